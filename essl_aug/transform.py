@@ -1,0 +1,135 @@
+"""`EquivariantTransform`: the entry point that turns a batch into (views, labels)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+
+from essl_aug._validation import check_images
+from essl_aug.family import TransformFamily
+from essl_aug.registry import FamilySpec, build_family
+from essl_aug.sampling import balanced_labels, distinct_labels, uniform_labels
+
+Mode = Literal["random", "all"]
+
+#: Multiplier separating the label streams of distributed ranks.
+_RANK_STRIDE = 1_000_003
+
+
+class EquivariantTransform(nn.Module):
+    """Transform a batch by elements of a discrete family and return the views with their labels.
+
+    Args:
+        family: a :class:`TransformFamily`, a name (``"rotation"``, ``"vflip"``, ``"hflip"``, ``"jigsaw"``,
+            ``"blur"``, ``"invert"``, ``"grayscale"``), a list of names for a product, or a mapping
+            ``{"name": ..., **options}``.
+        mode: ``"random"``: one element per image, B outputs. ``"all"``: every element for every image,
+            K*B outputs in the reference block layout (``labels == arange(K).repeat_interleave(B)``).
+        balanced: in ``"random"`` mode, give every class exactly ``B // K`` or ``B // K + 1`` images.
+        generator: optional ``torch.Generator`` for the labels (on any device; labels end on the input's).
+        num_per_batch: in ``"all"`` mode, use only this many distinct elements, drawn afresh per call
+            (e.g. 8 of the 24 jigsaw permutations): ``num_per_batch * B`` outputs.
+        distinct_per_rank: without a ``generator``, under ``torch.distributed`` with several ranks, draw
+            from a private generator seeded with ``torch.initial_seed() + rank``, so ranks seeded alike do
+            not draw the same labels. ``False`` uses the global RNG on every rank.
+
+    Shape:
+        - Input: (B, C, H, W) or (C, H, W).
+        - Output: views (B, C, H, W) (``"random"``) or (K*B, C, H, W) (``"all"``), same dtype, device and
+          memory format as the input; labels (B,) or (K*B,), ``torch.long`` on the input's device.
+          An unbatched input gives (C, H, W) and a 0-d label in ``"random"`` mode.
+
+    Example:
+        >>> t = EquivariantTransform("rotation", mode="all")
+        >>> views, labels = t(torch.rand(2, 3, 8, 8))
+        >>> views.shape, labels.tolist()
+        (torch.Size([8, 3, 8, 8]), [0, 0, 1, 1, 2, 2, 3, 3])
+    """
+
+    def __init__(
+        self,
+        family: FamilySpec,
+        mode: Mode = "random",
+        balanced: bool = False,
+        generator: torch.Generator | None = None,
+        num_per_batch: int | None = None,
+        distinct_per_rank: bool = True,
+    ) -> None:
+        super().__init__()
+        self.family: TransformFamily = build_family(family)
+        if mode not in ("random", "all"):
+            raise ValueError(f"`mode` must be 'random' or 'all', got {mode!r}.")
+        if balanced and mode != "random":
+            raise ValueError("`balanced=True` only applies to mode='random' ('all' is balanced by construction).")
+        if num_per_batch is not None:
+            if mode != "all":
+                raise ValueError("`num_per_batch` only applies to mode='all'.")
+            if not 1 <= int(num_per_batch) <= self.family.num_classes:
+                raise ValueError(
+                    f"`num_per_batch` must be between 1 and num_classes={self.family.num_classes}, got {num_per_batch}."
+                )
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(f"`generator` must be a torch.Generator or None, got {type(generator).__name__}.")
+        self.mode = mode
+        self.balanced = balanced
+        self.generator = generator
+        self.num_per_batch = None if num_per_batch is None else int(num_per_batch)
+        self.distinct_per_rank = distinct_per_rank
+        self._rank_generator: torch.Generator | None = None
+        self._rank_key: tuple[int, int, torch.device] | None = None
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes the prediction head must output."""
+        return self.family.num_classes
+
+    def _generator_for(self, device: torch.device) -> torch.Generator | None:
+        if self.generator is not None:
+            return self.generator
+        if not (self.distinct_per_rank and dist.is_available() and dist.is_initialized()):
+            return None
+        if dist.get_world_size() < 2:
+            return None
+        key = (torch.initial_seed(), dist.get_rank(), device)
+        if self._rank_key != key:
+            gen = torch.Generator(device=device)
+            gen.manual_seed((key[0] + _RANK_STRIDE * (key[1] + 1)) % (2**63))
+            self._rank_generator, self._rank_key = gen, key
+        return self._rank_generator
+
+    def sample_labels(self, batch: int, device: torch.device | str) -> Tensor:
+        """Draw the labels that :meth:`forward` would use in ``"random"`` mode."""
+        device = torch.device(device)
+        gen = self._generator_for(device)
+        sampler = balanced_labels if self.balanced else uniform_labels
+        return sampler(batch, self.num_classes, device, gen)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        unbatched = isinstance(x, Tensor) and x.ndim == 3
+        if unbatched:
+            x = x.unsqueeze(0)
+        check_images(x)
+        b = x.shape[0]
+        if self.mode == "random":
+            labels = self.sample_labels(b, x.device)
+            self.family.check(x)
+            views = self.family._apply(x, labels, None)
+            if unbatched:
+                return views.squeeze(0), labels.squeeze(0)
+            return views, labels
+        if self.num_per_batch is None or self.num_per_batch == self.num_classes:
+            views = self.family.apply_all(x)
+            labels = torch.arange(self.num_classes, device=x.device).repeat_interleave(b)
+            return views, labels
+        chosen = distinct_labels(self.num_per_batch, self.num_classes, x.device, self._generator_for(x.device))
+        labels = chosen.repeat_interleave(b)
+        self.family.check(x)
+        views = self.family._apply(x.repeat(self.num_per_batch, 1, 1, 1), labels, None)
+        return views, labels
+
+    def extra_repr(self) -> str:
+        extra = f", num_per_batch={self.num_per_batch}" if self.num_per_batch else ""
+        return f"family={self.family!r}, mode={self.mode!r}, balanced={self.balanced}{extra}"
