@@ -49,11 +49,15 @@ def check_labels(labels: Tensor, batch: int, num_classes: int, device: torch.dev
     if not isinstance(labels, Tensor):
         raise TypeError(f"`{name}` must be a torch.Tensor of integer class indices, got {type(labels).__name__}.")
     if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
-        raise TypeError(f"`{name}` must have an integer dtype (e.g. torch.long), got {labels.dtype}; use `{name}.long()`.")
+        raise TypeError(
+            f"`{name}` must have an integer dtype (e.g. torch.long), got {labels.dtype}; use `{name}.long()`."
+        )
     if labels.shape != (batch,):
         raise ValueError(f"`{name}` must have shape ({batch},), one label per image, got {tuple(labels.shape)}.")
     if labels.device != device:
-        raise ValueError(f"`{name}` is on {labels.device} but the images are on {device}; move it with `{name}.to(x.device)`.")
+        raise ValueError(
+            f"`{name}` is on {labels.device} but the images are on {device}; move it with `{name}.to(x.device)`."
+        )
     if batch == 0:
         return
     if labels.device.type == "cpu":
@@ -61,9 +65,7 @@ def check_labels(labels: Tensor, batch: int, num_classes: int, device: torch.dev
         if lo < 0 or hi >= num_classes:
             raise ValueError(f"`{name}` must lie in [0, {num_classes}), got values in [{lo}, {hi}].")
     else:
-        torch._assert_async(
-            ((labels >= 0) & (labels < num_classes)).all(), f"`{name}` must lie in [0, {num_classes})."
-        )
+        torch._assert_async(((labels >= 0) & (labels < num_classes)).all(), f"`{name}` must lie in [0, {num_classes}).")
 
 
 def check_out(out: Tensor | None, like: Tensor, name: str = "out") -> None:

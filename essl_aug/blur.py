@@ -69,7 +69,7 @@ class BlurLevels(TransformFamily):
         width = max(sizes)
         table = torch.zeros(self.num_classes, width, dtype=torch.float64)
         table[0, width // 2] = 1.0
-        for row, (k, s) in enumerate(zip(sizes, self.sigmas), start=1):
+        for row, (k, s) in enumerate(zip(sizes, self.sigmas, strict=True), start=1):
             start = (width - k) // 2
             table[row, start : start + k] = gaussian_kernel1d(k, s)
         self.kernels = table

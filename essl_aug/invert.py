@@ -44,7 +44,9 @@ class Inversion(GroupFamily):
         if normalize is not None:
             unknown = set(normalize) - {"mean", "std"}
             if unknown or "mean" not in normalize or "std" not in normalize:
-                raise ValueError(f"`normalize` must be a dict with keys 'mean' and 'std', got keys {sorted(normalize)}.")
+                raise ValueError(
+                    f"`normalize` must be a dict with keys 'mean' and 'std', got keys {sorted(normalize)}."
+                )
             if mean is not None or std is not None:
                 raise ValueError("give either `normalize` or `mean`/`std`, not both.")
             mean, std = normalize["mean"], normalize["std"]

@@ -11,7 +11,6 @@ from torch import Tensor
 from essl_aug.family import GroupFamily, TransformFamily
 from essl_aug.permutation import PixelPermutationFamily
 
-
 #: Side of the generic probe image used to find a product's multiplication table.
 _PROBE_SIZE = 16
 
@@ -90,7 +89,7 @@ class Product(GroupFamily):
     def combine(self, digits: Sequence[Tensor]) -> Tensor:
         """Inverse of :meth:`digits`: one product label from per-factor labels."""
         label = torch.zeros_like(digits[0])
-        for d, radix in zip(digits, self.radices):
+        for d, radix in zip(digits, self.radices, strict=True):
             label = label * radix + d
         return label
 
@@ -121,7 +120,7 @@ class Product(GroupFamily):
         y = x
         parts = self.digits(labels)
         last = len(self.families) - 1
-        for i, (f, d) in enumerate(zip(self.families, parts)):
+        for i, (f, d) in enumerate(zip(self.families, parts, strict=True)):
             y = f._apply(y, d, out if i == last else None)
         return y
 

@@ -77,5 +77,6 @@ def build_family(spec: FamilySpec, **options: Any) -> TransformFamily:
         parts = [build_family(s) for s in spec]
         return parts[0] if len(parts) == 1 else Product(parts)
     raise TypeError(
-        f"`family` must be a name, a list of names, a mapping with 'name', or a TransformFamily; got {type(spec).__name__}."
+        "`family` must be a name, a list of names, a mapping with 'name', or a TransformFamily; "
+        f"got {type(spec).__name__}."
     )

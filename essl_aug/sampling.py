@@ -10,7 +10,9 @@ def _on(gen: torch.Generator | None, device: torch.device) -> torch.device:
     return gen.device if gen is not None else device
 
 
-def uniform_labels(batch: int, num_classes: int, device: torch.device, generator: torch.Generator | None = None) -> Tensor:
+def uniform_labels(
+    batch: int, num_classes: int, device: torch.device, generator: torch.Generator | None = None
+) -> Tensor:
     """``batch`` labels drawn uniformly from ``[0, num_classes)``, on ``device``.
 
     With a ``generator`` on another device, labels are drawn there and copied without a host sync.
@@ -19,7 +21,9 @@ def uniform_labels(batch: int, num_classes: int, device: torch.device, generator
     return labels.to(device, non_blocking=True)
 
 
-def balanced_labels(batch: int, num_classes: int, device: torch.device, generator: torch.Generator | None = None) -> Tensor:
+def balanced_labels(
+    batch: int, num_classes: int, device: torch.device, generator: torch.Generator | None = None
+) -> Tensor:
     """A random arrangement of ``batch`` labels with every class count ``batch // K`` or ``batch // K + 1``.
 
     Which classes get the ``batch % K`` extra slots is random too.
@@ -31,7 +35,9 @@ def balanced_labels(batch: int, num_classes: int, device: torch.device, generato
     return labels[order].to(device, non_blocking=True)
 
 
-def distinct_labels(count: int, num_classes: int, device: torch.device, generator: torch.Generator | None = None) -> Tensor:
+def distinct_labels(
+    count: int, num_classes: int, device: torch.device, generator: torch.Generator | None = None
+) -> Tensor:
     """``count`` distinct labels drawn uniformly without replacement."""
     where = _on(generator, device)
     return torch.randperm(num_classes, device=where, generator=generator)[:count].to(device, non_blocking=True)
