@@ -1,0 +1,57 @@
+"""Worker process for the 2-rank CPU (gloo) distributed test; importable by spawned children."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from essl_aug import EquivarianceLoss, EquivariantTransform
+
+
+class _Branch(nn.Module):
+    """Backbone plus E-SSL objective in one module, as DDP needs it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.backbone = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.essl = EquivarianceLoss("rotation", in_features=8, hidden=(16,), mode="all")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.essl(self.backbone, x).loss
+
+
+def run(rank: int, world: int, init_file: str, out_dir: str, seed: int) -> None:
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        torch.manual_seed(seed)  # the same seed on every rank, as Lightning's seed_everything does
+        per_rank = EquivariantTransform("jigsaw")
+        shared = EquivariantTransform("jigsaw", distinct_per_rank=False)
+        per_rank_labels = torch.cat([per_rank.sample_labels(64, "cpu") for _ in range(2)])
+        torch.manual_seed(seed)
+        shared_labels = torch.cat([shared.sample_labels(64, "cpu") for _ in range(2)])
+
+        torch.manual_seed(seed)
+        model = _Branch()
+        local = copy.deepcopy(model)
+        ddp = DistributedDataParallel(model)
+        x = torch.rand(4, 3, 8, 8, generator=torch.Generator().manual_seed(seed + 100 * rank))
+        loss = ddp(x)
+        loss.backward()
+        local(x).backward()
+        flat = lambda m: torch.cat([p.grad.flatten() for p in m.essl.head.parameters()])  # noqa: E731
+        torch.save(
+            {
+                "per_rank_labels": per_rank_labels,
+                "shared_labels": shared_labels,
+                "loss": loss.detach(),
+                "synced_head_grad": flat(model),
+                "local_head_grad": flat(local),
+            },
+            f"{out_dir}/rank{rank}.pt",
+        )
+    finally:
+        dist.destroy_process_group()

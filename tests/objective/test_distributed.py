@@ -1,0 +1,50 @@
+"""Two CPU processes (gloo): per-rank label streams, DDP-synchronised head gradients, reproducibility."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+pytestmark = pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is not available")
+
+
+def _spawn(tmp: Path, seed: int = 7) -> list[dict]:
+    from tests.distributed_worker import run
+
+    tmp.mkdir(parents=True, exist_ok=True)
+    mp.spawn(run, args=(2, str(tmp / "init"), str(tmp), seed), nprocs=2, join=True)
+    return [torch.load(tmp / f"rank{r}.pt") for r in range(2)]
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict], list[dict]]:
+    return _spawn(tmp_path_factory.mktemp("first")), _spawn(tmp_path_factory.mktemp("second"))
+
+
+def test_ranks_draw_different_label_streams_by_default(two_runs: tuple[list[dict], list[dict]]) -> None:
+    r0, r1 = two_runs[0]
+    assert not torch.equal(r0["per_rank_labels"], r1["per_rank_labels"])
+
+
+def test_ranks_share_the_global_stream_when_asked(two_runs: tuple[list[dict], list[dict]]) -> None:
+    r0, r1 = two_runs[0]
+    assert torch.equal(r0["shared_labels"], r1["shared_labels"])
+
+
+def test_head_gradients_are_synchronised_by_ddp(two_runs: tuple[list[dict], list[dict]]) -> None:
+    r0, r1 = two_runs[0]
+    assert not torch.allclose(r0["local_head_grad"], r1["local_head_grad"])  # different data per rank
+    assert torch.allclose(r0["synced_head_grad"], r1["synced_head_grad"])
+    mean = (r0["local_head_grad"] + r1["local_head_grad"]) / 2
+    assert torch.allclose(r0["synced_head_grad"], mean, atol=1e-6)
+
+
+def test_runs_are_reproducible_under_fixed_seeds(two_runs: tuple[list[dict], list[dict]]) -> None:
+    first, second = two_runs
+    for a, b in zip(first, second, strict=True):
+        for key in a:
+            assert torch.equal(a[key], b[key]), key

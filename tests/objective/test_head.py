@@ -1,0 +1,67 @@
+"""EquivarianceHead reproduces the reference heads."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from essl_aug import EquivarianceHead
+
+
+def _layout(head: EquivarianceHead) -> list[tuple[str, tuple[int, ...]]]:
+    out = []
+    for m in head.layers:
+        if isinstance(m, nn.Linear):
+            out.append(("Linear", (m.in_features, m.out_features)))
+        elif isinstance(m, nn.LayerNorm):
+            out.append(("LayerNorm", tuple(m.normalized_shape)))
+        else:
+            out.append((type(m).__name__, ()))
+    return out
+
+
+def test_default_is_the_reference_cifar_head() -> None:
+    # rdangovs/essl cifar10 predictor2: Linear(512, 2048), LN, ReLU, Linear(2048, 2048), LN, ReLU, Linear(2048, 4)
+    assert _layout(EquivarianceHead(512, 4)) == [
+        ("Linear", (512, 2048)),
+        ("LayerNorm", (2048,)),
+        ("ReLU", ()),
+        ("Linear", (2048, 2048)),
+        ("LayerNorm", (2048,)),
+        ("ReLU", ()),
+        ("Linear", (2048, 4)),
+    ]
+
+
+def test_reference_imagenet_head_has_a_narrow_layer_without_relu() -> None:
+    head = EquivarianceHead(2048, 4, hidden=(2048, 2048, 128), activate_last_hidden=False)
+    assert _layout(head)[-3:] == [("Linear", (2048, 128)), ("LayerNorm", (128,)), ("Linear", (128, 4))]
+    assert sum(isinstance(m, nn.ReLU) for m in head.layers) == 2
+
+
+def test_linear_head_and_batch_norm_variants() -> None:
+    assert _layout(EquivarianceHead(16, 3, hidden=())) == [("Linear", (16, 3))]
+    head = EquivarianceHead(16, 3, hidden=(8,), norm="batch")
+    assert isinstance(head.layers[1], nn.BatchNorm1d)
+    assert head(torch.rand(5, 16)).shape == (5, 3)
+
+
+def test_trailing_dimensions_are_flattened() -> None:
+    head = EquivarianceHead(8, 4, hidden=(6,))
+    x = torch.rand(3, 8, 1, 1)
+    assert torch.equal(head(x), head(x.flatten(1)))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"in_features": 0, "num_classes": 4}, "in_features"),
+        ({"in_features": 8, "num_classes": 1}, "num_classes"),
+        ({"in_features": 8, "num_classes": 4, "norm": "group"}, "norm"),
+        ({"in_features": 8, "num_classes": 4, "hidden": (0,)}, "hidden"),
+    ],
+)
+def test_bad_arguments_are_named(kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        EquivarianceHead(**kwargs)
