@@ -90,7 +90,7 @@ class BlurLevels(TransformFamily):
         if min(h, w) <= radius:
             raise ValueError(
                 f"blur kernel {max(self.kernel_sizes)} needs images larger than {radius} pixels per side "
-                f"(reflect padding), got {h}x{w}; use larger images or smaller `kernel_sizes`."
+                f"(reflect padding), but `x` is {h}x{w}; use larger images or smaller `kernel_sizes`."
             )
 
     def _apply(self, x: Tensor, labels: Tensor, out: Tensor | None) -> Tensor:

@@ -54,7 +54,7 @@ class TransformFamily(ABC):
         unbatched = isinstance(x, Tensor) and x.ndim == 3
         if unbatched:
             x = x.unsqueeze(0)
-            labels = labels.reshape(1) if isinstance(labels, Tensor) else labels
+            labels = labels.reshape(1) if isinstance(labels, Tensor) and labels.numel() == 1 else labels
             out = out.unsqueeze(0) if out is not None else None
         check_images(x)
         self.check(x)

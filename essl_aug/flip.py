@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from essl_aug import functional as F
 from essl_aug.permutation import PixelPermutationFamily, grid_index
 
 
@@ -47,3 +48,6 @@ class HorizontalFlip(_Flip):
 
     name = "hflip"
     dim = 1
+
+    def _apply(self, x: Tensor, labels: Tensor, out: Tensor | None) -> Tensor:
+        return F.flip_columns(x, labels, out)

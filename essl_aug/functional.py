@@ -21,6 +21,11 @@ def _pixels_last(x: Tensor) -> bool:
     return not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
 
 
+def _needs_grad(x: Tensor) -> bool:
+    """True when the result must carry gradients (ops called with ``out=`` do not support autograd)."""
+    return x.requires_grad and torch.is_grad_enabled()
+
+
 def permute_pixels(x: Tensor, labels: Tensor, table: Tensor, out: Tensor | None = None) -> Tensor:
     """Move pixels of image ``i`` by the permutation ``table[labels[i]]``.
 
@@ -38,11 +43,12 @@ def permute_pixels(x: Tensor, labels: Tensor, table: Tensor, out: Tensor | None 
     if out is None:
         out = empty_like_images(x)
     index = table.index_select(0, labels)
-    if _pixels_last(x) and (out.is_contiguous(memory_format=torch.channels_last)):
+    grad = _needs_grad(x)
+    if not grad and _pixels_last(x) and (out.is_contiguous(memory_format=torch.channels_last)):
         src = x.permute(0, 2, 3, 1).reshape(b, h * w, c)
         dst = out.permute(0, 2, 3, 1).view(b, h * w, c)
         torch.gather(src, 1, index.unsqueeze(2).expand(b, h * w, c), out=dst)
-    elif out.is_contiguous():
+    elif not grad and out.is_contiguous():
         src = x.reshape(b, c, h * w)
         torch.gather(src, 2, index.unsqueeze(1).expand(b, c, h * w), out=out.view(b, c, h * w))
     else:
@@ -51,10 +57,90 @@ def permute_pixels(x: Tensor, labels: Tensor, table: Tensor, out: Tensor | None 
     return out
 
 
+def _run_rows(x: Tensor, runs: int, run: int) -> tuple[Tensor, Tensor, torch.memory_format]:
+    """``x`` as a matrix of runs (one run per row), the first row of each image (channel), and the layout."""
+    b, c = x.shape[:2]
+    if _pixels_last(x):  # a run of pixels with all their channels is contiguous
+        src = x.permute(0, 2, 3, 1).reshape(b * runs, run * c)
+        return src, torch.arange(0, b * runs, runs, device=x.device).view(b, 1, 1), torch.channels_last
+    src = x.contiguous().view(b * c * runs, run)
+    return src, torch.arange(0, b * c * runs, runs, device=x.device).view(b, c, 1), torch.contiguous_format
+
+
+def _select_rows(
+    src: Tensor, index: Tensor, shape: tuple[int, ...], fmt: torch.memory_format, out: Tensor | None, grad: bool
+) -> Tensor:
+    """Rows ``src[index]`` as images of ``shape`` stored in ``fmt``, written into ``out`` when it is laid out so."""
+    pixels_last = fmt == torch.channels_last
+    if not grad:
+        if out is None:
+            out = torch.empty(shape, dtype=src.dtype, device=src.device, memory_format=fmt)
+        if out.is_contiguous(memory_format=fmt):
+            dst = out.permute(0, 2, 3, 1) if pixels_last else out
+            torch.index_select(src, 0, index, out=dst.view(index.numel(), src.shape[1]))
+            return out
+    y = src.index_select(0, index)
+    n, c, h, w = shape
+    y = y.view(n, h, w, c).permute(0, 3, 1, 2) if pixels_last else y.view(shape)
+    return y if out is None else out.copy_(y)
+
+
+def permute_rows(x: Tensor, labels: Tensor, units: Tensor, run: int, out: Tensor | None = None) -> Tensor:
+    """:func:`permute_pixels` for permutations that move runs of ``run`` consecutive pixels of a row intact.
+
+    ``units`` is (K, H*W/run) int64: entry ``[k, u]`` is the source run of output run ``u`` (runs numbered
+    row-major; ``run`` divides W). Vertical flips move whole rows, the 2x2 jigsaw half rows: each run is one
+    ``memcpy`` of an ``index_select`` over rows, several times faster than a per-pixel gather. Exact for
+    every dtype; the index is (B, C, H*W/run), not per pixel.
+
+    Example:
+        >>> x = torch.arange(4.).view(1, 1, 2, 2)
+        >>> permute_rows(x, torch.tensor([1]), torch.tensor([[0, 1], [1, 0]]), run=2)  # rows swapped
+        tensor([[[[2., 3.],
+                  [0., 1.]]]])
+    """
+    src, base, fmt = _run_rows(x, units.shape[1], run)
+    index = units.index_select(0, labels).view(x.shape[0], 1, units.shape[1]) + base
+    return _select_rows(src, index.view(-1), tuple(x.shape), fmt, out, _needs_grad(x))
+
+
+def permute_rows_all(x: Tensor, units: Tensor, run: int, out: Tensor) -> Tensor:
+    """Every run permutation of ``units`` applied to every image, in block layout, into ``out`` (K*B, C, H, W)."""
+    k, n = units.shape
+    src, base, fmt = _run_rows(x, n, run)
+    index = units.view(k, 1, 1, n) + base.unsqueeze(0)
+    return _select_rows(src, index.view(-1), tuple(out.shape), fmt, out, _needs_grad(x))
+
+
+def flip_columns(x: Tensor, labels: Tensor, out: Tensor | None = None) -> Tensor:
+    """Mirror image ``i`` left-right where ``labels[i] == 1``: one gather with a (B, 1, 1, W) column index.
+
+    Example:
+        >>> flip_columns(torch.arange(4.).view(1, 1, 2, 2), torch.tensor([1]))
+        tensor([[[[1., 0.],
+                  [3., 2.]]]])
+    """
+    b, c, h, w = x.shape
+    cols = torch.arange(w, device=x.device)
+    cols = torch.where(labels.view(b, 1).bool(), cols.flip(0), cols)
+    index = cols.view(b, 1, 1, w).expand(b, c, h, w)
+    if _needs_grad(x):
+        y = torch.gather(x, 3, index)
+        if out is None:
+            return y.contiguous(memory_format=torch.channels_last if _pixels_last(x) else torch.contiguous_format)
+        return out.copy_(y)
+    if out is None:
+        out = empty_like_images(x)
+    return torch.gather(x, 3, index, out=out)
+
+
 def permute_pixels_all(x: Tensor, table: Tensor, out: Tensor) -> Tensor:
     """Every permutation of ``table`` applied to every image, in block layout, into ``out`` (K*B, C, H, W)."""
     k = table.shape[0]
     b, c, h, w = x.shape
+    if _needs_grad(x):
+        src = x.reshape(1, b, c, h * w).expand(k, b, c, h * w)
+        return out.copy_(torch.gather(src, 3, table.view(k, 1, 1, h * w).expand(k, b, c, h * w)).view(out.shape))
     if _pixels_last(x) and out.is_contiguous(memory_format=torch.channels_last):
         src = x.permute(0, 2, 3, 1).reshape(1, b, h * w, c).expand(k, b, h * w, c)
         dst = out.permute(0, 2, 3, 1).view(k, b, h * w, c)
@@ -68,22 +154,50 @@ def permute_pixels_all(x: Tensor, table: Tensor, out: Tensor) -> Tensor:
     return out
 
 
+def inversion_table(offset: Tensor, channels: int, dtype: torch.dtype, device: torch.device | str) -> Tensor:
+    """The label-indexed coefficients of :func:`blend`: row 0 is the identity, row 1 ``offset - x``.
+
+    Float: (2, C + 1), row ``l`` = per-channel shift then the sign of ``x``. uint8: (2,) XOR masks ``[0, 255]``.
+    """
+    if dtype == torch.uint8:
+        return torch.tensor([0, 255], dtype=torch.uint8, device=device)
+    table = torch.zeros(2, channels + 1, dtype=torch.float64)
+    table[0, channels] = 1.0
+    table[1, :channels] = offset.to(torch.float64).expand(channels)
+    table[1, channels] = -1.0
+    return table.to(dtype).to(device)
+
+
+def blend(x: Tensor, labels: Tensor, table: Tensor, out: Tensor | None = None) -> Tensor:
+    """``shift[l] + sign[l] * x`` per image with the coefficients of :func:`inversion_table`: one fused pass.
+
+    Two small ops before the pass (select the coefficients, then ``addcmul``); bit-exact for both labels.
+    """
+    b, c = x.shape[:2]
+    grad = _needs_grad(x)
+    if out is None:
+        out = empty_like_images(x)
+    if x.dtype == torch.uint8:
+        return torch.bitwise_xor(x, table.index_select(0, labels).view(b, 1, 1, 1), out=out)
+    rows = table.index_select(0, labels)
+    shift, sign = rows[:, :c, None, None], rows[:, c:, None, None]
+    if grad:
+        return out.copy_(torch.addcmul(shift, sign, x))
+    return torch.addcmul(shift, sign, x, out=out)
+
+
 def invert(x: Tensor, labels: Tensor, offset: Tensor, out: Tensor | None = None) -> Tensor:
     """Replace image ``i`` by ``offset - x[i]`` where ``labels[i] == 1``, keep it where 0.
 
     ``offset`` is a per-channel (C,) tensor: ``1`` (or the pixel maximum) in pixel space,
-    ``(1 - 2 * mean) / std`` in normalised space. Computed as ``l * offset + (1 - 2l) * x`` in one
-    fused pass, which is bit-exact for both labels. uint8 uses ``x ^ 255``.
+    ``(1 - 2 * mean) / std`` in normalised space. Computed as ``shift + sign * x`` in one fused pass
+    (:func:`blend`), which is bit-exact for both labels. uint8 uses ``x ^ 255``.
+
+    Example:
+        >>> invert(torch.tensor([[[[0.25]]], [[[0.25]]]]), torch.tensor([0, 1]), torch.ones(1)).flatten()
+        tensor([0.2500, 0.7500])
     """
-    if out is None:
-        out = empty_like_images(x)
-    if x.dtype == torch.uint8:
-        mask = (labels.to(torch.uint8) * 255).view(-1, 1, 1, 1)
-        return torch.bitwise_xor(x, mask, out=out)
-    lab = labels.to(x.dtype).view(-1, 1, 1, 1)
-    shift = lab * offset.to(x.dtype).view(1, -1, 1, 1)
-    sign = 1 - 2 * lab
-    return torch.addcmul(shift, sign, x, out=out)
+    return blend(x, labels, inversion_table(offset, x.shape[1], x.dtype, x.device), out)
 
 
 def grayscale(x: Tensor, labels: Tensor, out: Tensor | None = None) -> Tensor:
@@ -97,6 +211,8 @@ def grayscale(x: Tensor, labels: Tensor, out: Tensor | None = None) -> Tensor:
     luma = luma.unsqueeze(-3).to(x.dtype)
     if out is None:
         out = empty_like_images(x)
+    if _needs_grad(x):
+        return out.copy_(torch.where(labels.view(-1, 1, 1, 1).bool(), luma, x))
     return torch.where(labels.view(-1, 1, 1, 1).bool(), luma, x, out=out)
 
 
@@ -104,13 +220,21 @@ def blur_levels(x: Tensor, labels: Tensor, kernels: Tensor, out: Tensor | None =
     """Blur image ``i`` with the separable 1-D kernel ``kernels[labels[i]]`` (reflect borders).
 
     ``kernels`` is (K, S) with S odd; shorter kernels are zero-padded to S, so each row reproduces a
-    blur with its own (smaller) kernel size exactly. Uses kornia's separable filter.
+    blur with its own (smaller) kernel size exactly. The same arithmetic as kornia's
+    ``filter2d_separable`` (reflect pad and grouped ``conv2d`` along W, then along H; bit-identical to
+    it), without its wrapper: one kernel row per image, shared by its channels.
     """
-    from kornia.filters import filter2d_separable
-
+    b, c, h, w = x.shape
+    s = kernels.shape[1]
+    p = s // 2
+    if x.numel() == 0:
+        return empty_like_images(x) if out is None else out
     table = kernels.to(device=x.device, dtype=x.dtype)
-    k = table.index_select(0, labels)
-    y = filter2d_separable(x, k, k, border_type="reflect")
+    weight = table.index_select(0, labels).view(b, 1, s).expand(b, c, s).reshape(b * c, 1, s)
+    y = torch.nn.functional.pad(x.reshape(1, b * c, h, w), (p, p, 0, 0), mode="reflect")
+    y = torch.nn.functional.conv2d(y, weight.view(b * c, 1, 1, s), groups=b * c)
+    y = torch.nn.functional.pad(y, (0, 0, p, p), mode="reflect")
+    y = torch.nn.functional.conv2d(y, weight.view(b * c, 1, s, 1), groups=b * c).view(b, c, h, w)
     if out is None:
         return y.contiguous(memory_format=torch.channels_last if _pixels_last(x) else torch.contiguous_format)
     out.copy_(y)

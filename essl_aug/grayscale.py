@@ -29,7 +29,7 @@ class Grayscale(TransformFamily):
     def check(self, x: Tensor) -> None:
         super().check(x)
         if x.shape[-3] != 3:
-            raise ValueError(f"grayscale needs RGB images with 3 channels, got {x.shape[-3]} channels.")
+            raise ValueError(f"grayscale needs RGB images with 3 channels, but `x` has {x.shape[-3]}; convert to RGB.")
 
     def _apply(self, x: Tensor, labels: Tensor, out: Tensor | None) -> Tensor:
         return F.grayscale(x, labels, out)

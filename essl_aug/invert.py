@@ -60,6 +60,7 @@ class Inversion(GroupFamily):
         self.std = None if std is None else tuple(float(s) for s in std)
         self.max_val = float(max_val)
         self.naive_normalized = naive_normalized
+        self._offsets: dict[tuple[torch.device, torch.dtype, int], Tensor] = {}
         if self.mean is None or naive_normalized:
             self.offset = torch.tensor([self.max_val], dtype=torch.float64)
         else:
@@ -78,8 +79,16 @@ class Inversion(GroupFamily):
             )
 
     def _apply(self, x: Tensor, labels: Tensor, out: Tensor | None) -> Tensor:
-        offset = self.offset.expand(x.shape[-3]).to(x.device)
-        return F.invert(x, labels, offset, out)
+        key = (x.device, x.dtype, x.shape[-3])
+        table = self._offsets.get(key)
+        if table is None:  # cached per device: a host-to-device copy on every call would synchronise
+            table = self._offsets[key] = F.inversion_table(self.offset, x.shape[-3], x.dtype, x.device)
+        return F.blend(x, labels, table, out)
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_offsets"] = {}
+        return state
 
     def compose(self, a: Tensor, b: Tensor) -> Tensor:
         return a ^ b

@@ -89,7 +89,7 @@ class Jigsaw(PixelPermutationFamily):
         h, w = x.shape[-2:]
         if h % 2 or w % 2:
             raise ValueError(
-                f"2x2 jigsaw needs even height and width, got {h}x{w}; crop or pad to an even size first "
+                f"2x2 jigsaw needs even height and width, but `x` is {h}x{w}; crop or pad to an even size first "
                 "(the tiles must be equal)."
             )
 

@@ -38,17 +38,75 @@ class PixelPermutationFamily(GroupFamily):
         return table
 
     def _apply(self, x: Tensor, labels: Tensor, out: Tensor | None) -> Tensor:
-        return F.permute_pixels(x, labels, self.table(x.shape[-2], x.shape[-1], x.device), out)
+        return apply_pixel_table(self, x, labels, out)
 
     def _apply_all(self, x: Tensor, out: Tensor) -> Tensor:
-        return F.permute_pixels_all(x, self.table(x.shape[-2], x.shape[-1], x.device), out)
+        return apply_pixel_table_all(self, x, out)
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state["_tables"] = {}
+        state.pop("_plans", None)
         return state
 
 
 def grid_index(height: int, width: int) -> Tensor:
     """(H, W) int64 tensor holding each pixel's flat row-major index."""
     return torch.arange(height * width, dtype=torch.long).view(height, width)
+
+
+#: Shortest run of pixels (elements of a row) worth moving as one row copy instead of pixel by pixel.
+MIN_RUN = 8
+
+
+def run_plan(table: Tensor, width: int) -> tuple[Tensor, int]:
+    """Split a (K, H*W) pixel table into runs of pixels that every element moves intact.
+
+    Returns ``(units, run)``: the longest ``run`` dividing ``width`` such that each aligned run of ``run``
+    consecutive output pixels comes from one aligned run of the input, and the (K, H*W/run) table of source
+    runs. A vertical flip gives ``run == width`` (whole rows), the 2x2 jigsaw ``width / 2``, a rotation 1.
+
+    Example:
+        >>> run_plan(torch.tensor([[0, 1, 2, 3], [2, 3, 0, 1]]), width=2)  # identity, rows swapped
+        (tensor([[0, 1],
+                [1, 0]]), 2)
+    """
+    k, n = table.shape
+    table = table.cpu()
+    for run in sorted((r for r in range(1, width + 1) if width % r == 0), reverse=True):
+        runs = table.view(k, n // run, run)
+        first = runs[:, :, :1]
+        if bool((first % run == 0).all()) and torch.equal(runs, first + torch.arange(run)):
+            return first.squeeze(2) // run, run
+    raise AssertionError("unreachable: runs of one pixel always exist")
+
+
+def _plan(owner: object, height: int, width: int, device: torch.device) -> tuple[Tensor, int]:
+    """The cached :func:`run_plan` of ``owner.table`` (a pixel-permutation family or product) on ``device``."""
+    plans = owner.__dict__.setdefault("_plans", {})
+    key = (height, width, device)
+    plan = plans.get(key)
+    if plan is None and torch.compiler.is_compiling():
+        return owner.table(height, width, device), 1  # type: ignore[attr-defined]  # the check reads values
+    if plan is None:
+        units, run = run_plan(owner.table(height, width), width)  # type: ignore[attr-defined]
+        plan = plans[key] = (units.to(device), run)
+    return plan
+
+
+def apply_pixel_table(owner: object, x: Tensor, labels: Tensor, out: Tensor | None) -> Tensor:
+    """Per-image pixel permutation by ``owner.table``: row copies when runs are long, else one gather."""
+    h, w = x.shape[-2:]
+    units, run = _plan(owner, h, w, x.device)
+    if run >= MIN_RUN:
+        return F.permute_rows(x, labels, units, run, out)
+    return F.permute_pixels(x, labels, owner.table(h, w, x.device), out)  # type: ignore[attr-defined]
+
+
+def apply_pixel_table_all(owner: object, x: Tensor, out: Tensor) -> Tensor:
+    """Every element of ``owner.table`` on every image, block layout, into ``out``."""
+    h, w = x.shape[-2:]
+    units, run = _plan(owner, h, w, x.device)
+    if run >= MIN_RUN:
+        return F.permute_rows_all(x, units, run, out)
+    return F.permute_pixels_all(x, owner.table(h, w, x.device), out)  # type: ignore[attr-defined]

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from essl_aug.family import GroupFamily, TransformFamily
-from essl_aug.permutation import PixelPermutationFamily
+from essl_aug.permutation import PixelPermutationFamily, apply_pixel_table, apply_pixel_table_all
 
 #: Side of the generic probe image used to find a product's multiplication table.
 _PROBE_SIZE = 16
@@ -63,7 +63,7 @@ class Product(GroupFamily):
             raise ValueError(f"`families` needs at least two families for a product, got {len(families)}.")
         for f in families:
             if not isinstance(f, TransformFamily):
-                raise TypeError(f"every factor must be a TransformFamily, got {type(f).__name__}.")
+                raise TypeError(f"every entry of `families` must be a TransformFamily, got {type(f).__name__}.")
         self.families = tuple(families)
         self.radices = tuple(f.num_classes for f in families)
         self.num_classes = math.prod(self.radices)
@@ -113,10 +113,9 @@ class Product(GroupFamily):
         return table
 
     def _apply(self, x: Tensor, labels: Tensor, out: Tensor | None) -> Tensor:
-        from essl_aug import functional as F
 
         if self._pixel:
-            return F.permute_pixels(x, labels, self.table(x.shape[-2], x.shape[-1], x.device), out)
+            return apply_pixel_table(self, x, labels, out)
         y = x
         parts = self.digits(labels)
         last = len(self.families) - 1
@@ -126,9 +125,7 @@ class Product(GroupFamily):
 
     def _apply_all(self, x: Tensor, out: Tensor) -> Tensor:
         if self._pixel:
-            from essl_aug import functional as F
-
-            return F.permute_pixels_all(x, self.table(x.shape[-2], x.shape[-1], x.device), out)
+            return apply_pixel_table_all(self, x, out)
         return super()._apply_all(x, out)
 
     def _group(self) -> Tensor:
@@ -159,6 +156,7 @@ class Product(GroupFamily):
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state["_tables"] = {}
+        state.pop("_plans", None)
         return state
 
     def __repr__(self) -> str:
