@@ -8,6 +8,7 @@ from essl_aug.head import EquivarianceHead
 from essl_aug.invert import Inversion
 from essl_aug.jigsaw import PERMUTATIONS, Jigsaw
 from essl_aug.loss import EquivarianceLoss, EquivarianceOutput, equivariance_loss
+from essl_aug.periodic import D4, PeriodicTranslation, RandomPeriodicShift, periodic_roll
 from essl_aug.permutation import PixelPermutationFamily
 from essl_aug.product import Product
 from essl_aug.registry import build_family, family_names, register_family
@@ -17,6 +18,7 @@ from essl_aug.transform import EquivariantTransform
 __version__ = "0.1.0"
 
 __all__ = [
+    "D4",
     "PERMUTATIONS",
     "BlurLevels",
     "EquivarianceHead",
@@ -28,8 +30,10 @@ __all__ = [
     "HorizontalFlip",
     "Inversion",
     "Jigsaw",
+    "PeriodicTranslation",
     "PixelPermutationFamily",
     "Product",
+    "RandomPeriodicShift",
     "Rotation",
     "TransformFamily",
     "VerticalFlip",
@@ -37,5 +41,6 @@ __all__ = [
     "build_family",
     "equivariance_loss",
     "family_names",
+    "periodic_roll",
     "register_family",
 ]

@@ -43,8 +43,8 @@ def check_square(x: Tensor, op: str, name: str = "x") -> None:
 def check_labels(labels: Tensor, batch: int, num_classes: int, device: torch.device, name: str = "labels") -> None:
     """Raise unless ``labels`` is an integer tensor shaped (B,) on ``device`` with values in [0, num_classes).
 
-    The range check runs on the host only for CPU tensors; on an accelerator it is an asynchronous
-    device-side assertion, so it never forces a host synchronisation.
+    The range check runs on the host only for eager CPU tensors; on an accelerator, and inside
+    ``torch.compile``, it is an asynchronous assertion, so it never forces a host synchronisation or a graph break.
     """
     if not isinstance(labels, Tensor):
         raise TypeError(f"`{name}` must be a torch.Tensor of integer class indices, got {type(labels).__name__}.")
@@ -60,7 +60,7 @@ def check_labels(labels: Tensor, batch: int, num_classes: int, device: torch.dev
         )
     if batch == 0:
         return
-    if labels.device.type == "cpu":
+    if labels.device.type == "cpu" and not torch.compiler.is_compiling():
         lo, hi = int(labels.min()), int(labels.max())
         if lo < 0 or hi >= num_classes:
             raise ValueError(f"`{name}` must lie in [0, {num_classes}), got values in [{lo}, {hi}].")

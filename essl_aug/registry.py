@@ -11,6 +11,7 @@ from essl_aug.flip import HorizontalFlip, VerticalFlip
 from essl_aug.grayscale import Grayscale
 from essl_aug.invert import Inversion
 from essl_aug.jigsaw import Jigsaw
+from essl_aug.periodic import D4, PeriodicTranslation
 from essl_aug.product import Product
 from essl_aug.rotation import Rotation
 
@@ -24,6 +25,8 @@ _FACTORIES: dict[str, Callable[..., TransformFamily]] = {
     "blur": BlurLevels,
     "invert": Inversion,
     "grayscale": Grayscale,
+    "translation": PeriodicTranslation,
+    "d4": D4,
 }
 
 

@@ -1,0 +1,67 @@
+"""The speed benchmark runs end to end in its quick mode and writes a valid report (no time is asserted)."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "benchmarks" / "speed.py"
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("speed")
+    cmd = [sys.executable, str(SCRIPT), "--quick", "--out-dir", str(out), "--families", "rotation", "vflip", "blur"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "| rotation | random |" in done.stdout
+    return out
+
+
+def test_quick_run_writes_a_complete_json_report(quick_run: Path) -> None:
+    report = json.loads((quick_run / "speed_quick.json").read_text())
+    assert report["machine"]["threads"] == 1
+    rows = report["results"]
+    assert {(r["family"], r["mode"]) for r in rows} == {
+        (f, m) for f in ("rotation", "vflip", "blur") for m in ("random", "all")
+    }
+    for row in rows:
+        assert row["shape"] == [8, 3, 16, 16] and row["dtype"] == "float32"
+        for key in ("floor", "essl_aug"):
+            entry = row[key]
+            assert entry["median_ms"] > 0 and math.isfinite(entry["median_ms"])
+            assert entry["ratio_to_floor"] == pytest.approx(entry["median_ms"] / row["floor"]["median_ms"], rel=1e-6)
+        assert row["floor"]["ratio_to_floor"] == 1.0
+    by_key = {(r["family"], r["mode"]): r for r in rows}
+    assert "reference" in by_key["rotation", "random"] and "reference" in by_key["rotation", "all"]
+    assert "kornia" in by_key["rotation", "random"] and "kornia" not in by_key["rotation", "all"]
+    assert "reference" not in by_key["vflip", "random"]
+
+
+def test_quick_run_writes_a_png_chart_and_a_markdown_table(quick_run: Path) -> None:
+    png = (quick_run / "speed_quick.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 1000
+    table = (quick_run / "speed_quick.md").read_text().splitlines()
+    assert table[0].startswith("| family | mode |")
+    assert len(table) == 2 + 6
+
+
+def test_anchor_errors_are_recorded_not_raised() -> None:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import speed
+    finally:
+        sys.path.pop(0)
+    import torch
+
+    x = torch.zeros(2, 3, 8, 8, dtype=torch.uint8)
+    assert speed._kornia_op("rotation", x) is None  # kornia rejects integer images: no anchor, no crash
+    assert speed._reference_op("vflip", "random", x) is None
+    single = speed._reference_op("rotation", "random", x)
+    assert single().shape == x.shape
