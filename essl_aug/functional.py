@@ -172,6 +172,7 @@ def blend(x: Tensor, labels: Tensor, table: Tensor, out: Tensor | None = None) -
     """``shift[l] + sign[l] * x`` per image with the coefficients of :func:`inversion_table`: one fused pass.
 
     Two small ops before the pass (select the coefficients, then ``addcmul``); bit-exact for both labels.
+    float16 / bfloat16 use ``where(sign < 0, shift - x, x)`` instead (the same rounding; faster on CPU).
     """
     b, c = x.shape[:2]
     grad = _needs_grad(x)
@@ -181,6 +182,11 @@ def blend(x: Tensor, labels: Tensor, table: Tensor, out: Tensor | None = None) -
         return torch.bitwise_xor(x, table.index_select(0, labels).view(b, 1, 1, 1), out=out)
     rows = table.index_select(0, labels)
     shift, sign = rows[:, :c, None, None], rows[:, c:, None, None]
+    if x.dtype in (torch.float16, torch.bfloat16):
+        # half precision: CPU addcmul has no vectorised kernel for it; ``shift - x`` rounds the same way
+        if grad:
+            return out.copy_(torch.where(sign < 0, shift - x, x))
+        return torch.where(sign < 0, shift - x, x, out=out)
     if grad:
         return out.copy_(torch.addcmul(shift, sign, x))
     return torch.addcmul(shift, sign, x, out=out)
