@@ -13,6 +13,7 @@ Grid convention shared by both: ``eps[i, j]`` is the pixel at ``x = (i + 1/2) / 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -78,8 +79,23 @@ def bands_legume(eps: np.ndarray, kpoints: np.ndarray, num_bands: int = NUM_BAND
     eps = _check_cell(eps)
     layer = _pixel_layer_class()(legume.Lattice("square"), eps)
     pwe = legume.PlaneWaveExp(layer, gmax=gmax)
-    pwe.run(kpoints=2 * np.pi * np.asarray(kpoints, dtype=np.float64).T, pol="tm", numeig=num_bands)
+    with _one_blas_thread():
+        pwe.run(kpoints=2 * np.pi * np.asarray(kpoints, dtype=np.float64).T, pol="tm", numeig=num_bands)
     return np.asarray(pwe.freqs, dtype=np.float64)
+
+
+def _one_blas_thread() -> contextlib.AbstractContextManager:
+    """One BLAS thread for legume's small dense eigenproblems (169 x 169 by default).
+
+    A second thread does not speed them up, and on a busy machine (a shared CI core, a torch thread pool spinning
+    beside it) the BLAS threads wait on each other: measured 3-50x slower than one thread. ``threadpoolctl``
+    (installed with the ``photonics`` extra) sets the limit in-process; without it the BLAS default is kept.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def mpb_available() -> bool:
