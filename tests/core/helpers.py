@@ -141,3 +141,22 @@ def blur_oracle(img: Tensor, kernel_size: int, sigma: float | None = None) -> Te
     if sigma is None:
         return TF.gaussian_blur(img, [kernel_size, kernel_size])
     return TF.gaussian_blur(img, [kernel_size, kernel_size], [sigma, sigma])
+
+
+def assert_dihedral_relations(d4: TransformFamily) -> None:
+    """``d4`` (labels ``2 * k + f``) is the dihedral group of order 8: r^4 = f^2 = e, f r f = r^-1, not abelian,
+    and its element orders are D4's (C8 or C2^3 would differ)."""
+    assert d4.num_classes == 8
+    r, f, e = torch.tensor([2]), torch.tensor([1]), torch.tensor([0])
+    r2 = d4.compose(r, r)
+    assert torch.equal(d4.compose(r2, r2), e)
+    assert torch.equal(d4.compose(f, f), e)
+    assert torch.equal(d4.compose(f, d4.compose(r, f)), d4.inverse(r))
+    assert not torch.equal(d4.compose(r, f), d4.compose(f, r))
+    orders = []
+    for g in range(8):
+        power, n = torch.tensor([g]), 1
+        while not torch.equal(power, e):
+            power, n = d4.compose(torch.tensor([g]), power), n + 1
+        orders.append(n)
+    assert sorted(orders) == [1, 2, 2, 2, 2, 2, 4, 4]

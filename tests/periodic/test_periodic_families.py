@@ -19,6 +19,7 @@ from essl_aug import (
     build_family,
     periodic_roll,
 )
+from tests.core.helpers import assert_dihedral_relations
 
 FAST = settings(deadline=None, max_examples=25, suppress_health_check=[HealthCheck.too_slow])
 
@@ -161,19 +162,7 @@ def test_labels_are_a_bijection(name: str, side: int, seed: int) -> None:
 
 def test_d4_relations() -> None:
     """r^4 = f^2 = e, f r f = r^-1, non-abelian, element orders of D4."""
-    d4 = D4()
-    r, f, e = torch.tensor([2]), torch.tensor([1]), torch.tensor([0])
-    assert torch.equal(d4.compose(d4.compose(r, r), d4.compose(r, r)), e)
-    assert torch.equal(d4.compose(f, f), e)
-    assert torch.equal(d4.compose(f, d4.compose(r, f)), d4.inverse(r))
-    assert not torch.equal(d4.compose(r, f), d4.compose(f, r))
-    orders = []
-    for g in range(8):
-        power, n = torch.tensor([g]), 1
-        while not torch.equal(power, e):
-            power, n = d4.compose(torch.tensor([g]), power), n + 1
-        orders.append(n)
-    assert sorted(orders) == [1, 2, 2, 2, 2, 2, 4, 4]
+    assert_dihedral_relations(D4())
 
 
 def test_translations_commute_with_each_other_and_with_d4_up_to_relabelling() -> None:
