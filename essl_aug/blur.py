@@ -41,7 +41,10 @@ class BlurLevels(TransformFamily):
         sigmas: standard deviation of each level; ``None`` uses torchvision's default for the size.
 
     Float inputs only (uint8 blurring would need rounding). The image must be larger than the largest
-    kernel's radius (reflect padding), e.g. at least 8x8 for kernel 15.
+    kernel's radius (reflect padding), e.g. at least 8x8 for kernel 15. Pixels must be finite: every
+    image goes through one batched convolution with kernels zero-padded to the largest size, and
+    ``0 * inf`` is NaN, so an infinite or NaN pixel turns its whole window (15x15 by default) into NaN,
+    for label 0 too.
 
     Example:
         >>> blur = BlurLevels()

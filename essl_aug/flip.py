@@ -51,3 +51,8 @@ class HorizontalFlip(_Flip):
 
     def _apply(self, x: Tensor, labels: Tensor, out: Tensor | None) -> Tensor:
         return F.flip_columns(x, labels, out)
+
+    def _apply_all(self, x: Tensor, out: Tensor) -> Tensor:
+        if F.cpu_fast_path(x):
+            return F.flip_columns_all(x, out)
+        return super()._apply_all(x, out)

@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from kornia.augmentation import RandomJigsaw
 from kornia.enhance import invert as kornia_invert
+from kornia.filters import filter2d_separable
 from torchvision.transforms.v2 import functional as TF
 
 from essl_aug import (
@@ -241,6 +242,18 @@ def test_blur_levels_match_torchvision(batch: int, size: int, seed: int) -> None
     assert (actual - _per_label(x, labels, oracle)).abs().max() <= 1e-6
     untouched = labels == 0
     assert torch.equal(actual[untouched], x[untouched])
+
+
+@pytest.mark.parametrize("size", [(12, 12), (64, 64), (72, 96)])  # small images pad twice, large ones once
+def test_blur_levels_are_kornia_separable_filter_bit_for_bit(size: tuple[int, int]) -> None:
+    x = torch.rand(8, 3, *size, generator=torch.Generator().manual_seed(size[1]))
+    labels = torch.arange(8) % 4
+    f = BlurLevels()
+    kernels = f.kernel_table(x.device, x.dtype).index_select(0, labels)
+    expected = filter2d_separable(x, kernels, kernels, border_type="reflect")
+    assert torch.equal(f.apply(x, labels), expected)
+    oracle = _per_label(x, labels, lambda img, level: img if level == 0 else blur_oracle(img, (5, 9, 15)[level - 1]))
+    assert (f.apply(x, labels) - oracle).abs().max() <= 1e-6
 
 
 @FEW

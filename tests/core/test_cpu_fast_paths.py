@@ -1,0 +1,116 @@
+"""The eager CPU forms of the ops give the same bits as their one-pass forms (GPU, autograd, ``torch.compile``).
+
+``functional.cpu_fast_path`` picks whole-batch vectorised passes (a flip plus a bitwise per-image selection,
+``x * sign + shift``, gathers on the integer view, one reflect pad). Turning it off gives the forms every
+other device runs; both must agree on every bit, NaN payloads and signed zeros included.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from torch import Tensor
+
+import essl_aug.functional as F
+from essl_aug import Inversion, TransformFamily
+
+from .helpers import FAMILIES, FAST, family
+
+DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.uint8)
+#: Floats whose bits a careless form changes: signed zeros, infinities, a NaN with a payload and the sign bit.
+SPECIALS = (-0.0, 0.0, float("inf"), float("-inf"), 1.0, -1.0)
+_BITS = {1: torch.int8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+
+
+def _images(seed: int, dtype: torch.dtype, side: int, channels_last: bool) -> Tensor:
+    g = torch.Generator().manual_seed(seed)
+    if dtype == torch.uint8:
+        x = torch.randint(0, 256, (5, 3, side, side), generator=g, dtype=torch.uint8)
+    else:
+        x = torch.rand(5, 3, side, side, generator=g, dtype=torch.float64)
+        specials = torch.tensor(SPECIALS, dtype=torch.float64)
+        pick = torch.randint(0, len(SPECIALS), x.shape, generator=g)
+        x = torch.where(torch.rand(x.shape, generator=g) < 0.2, specials[pick], x).to(dtype)
+        nan = torch.tensor(-1, dtype=_BITS[x.element_size()]).view(dtype)  # sign bit and an all-ones payload
+        x = torch.where(torch.rand(x.shape, generator=g) < 0.05, nan, x)
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+def _bits(t: Tensor) -> Tensor:
+    return t.contiguous().view(_BITS[t.element_size()])
+
+
+def _assert_same(fast: Tensor, slow: Tensor, exact_nan: bool) -> None:
+    assert fast.shape == slow.shape and fast.dtype == slow.dtype and fast.stride() == slow.stride()
+    if exact_nan or not fast.dtype.is_floating_point:
+        assert torch.equal(_bits(fast), _bits(slow))
+        return
+    nan = slow.isnan()
+    assert torch.equal(fast.isnan(), nan)  # arithmetic may quiet a NaN; which pixels are NaN must agree
+    assert torch.equal(_bits(fast)[~nan.contiguous()], _bits(slow)[~nan.contiguous()])
+
+
+def _accepts(fam: TransformFamily, dtype: torch.dtype) -> bool:
+    try:
+        fam.check(torch.empty(1, 3, 8, 8, dtype=dtype))
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _moves_only(name: str) -> bool:
+    """Families whose every op only moves values: their outputs keep NaN payloads bit for bit."""
+    return not any(word in name for word in ("invert", "blur", "grayscale"))
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+@given(seed=st.integers(0, 2**16), side=st.sampled_from([8, 64]), channels_last=st.booleans())
+@FAST
+def test_fast_forms_match_the_one_pass_forms(name: str, seed: int, side: int, channels_last: bool) -> None:
+    fam = family(name)
+    dtype = DTYPES[seed % len(DTYPES)]
+    if not _accepts(fam, dtype):
+        dtype = torch.float32
+    x = _images(seed, dtype, side, channels_last)
+    labels = torch.randint(0, fam.num_classes, (x.shape[0],), generator=torch.Generator().manual_seed(seed))
+    before = _bits(x).clone()
+    fast = fam.apply(x, labels)
+    fast_all = fam.apply_all(x)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(F, "cpu_fast_path", lambda t: False)
+        slow = fam.apply(x, labels)
+        slow_all = fam.apply_all(x)
+    assert torch.equal(_bits(x), before)
+    _assert_same(fast, slow, _moves_only(name))
+    _assert_same(fast_all, slow_all, _moves_only(name))
+
+
+def test_the_fast_forms_are_taken_on_cpu() -> None:
+    x = torch.rand(2, 3, 8, 8)
+    assert F.cpu_fast_path(x)
+    assert not F.cpu_fast_path(x.requires_grad_())
+    with torch.no_grad():
+        assert F.cpu_fast_path(x)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("fast", [True, False])
+def test_inversion_identity_keeps_every_bit(dtype: torch.dtype, fast: bool) -> None:
+    x = _images(0, dtype, 8, channels_last=False)
+    with pytest.MonkeyPatch.context() as patch:
+        if not fast:
+            patch.setattr(F, "cpu_fast_path", lambda t: False)
+        for inversion in (Inversion(), Inversion(mean=(0.5, 0.4, 0.3), std=(0.2, 0.3, 0.4))):
+            y = inversion.apply(x, torch.zeros(x.shape[0], dtype=torch.long))
+            assert torch.equal(_bits(y), _bits(x))
+
+
+def test_select_images_keeps_every_bit() -> None:
+    a = _images(1, torch.float32, 8, channels_last=False)
+    b = _images(2, torch.float32, 8, channels_last=False)
+    labels = torch.tensor([1, 0, 3, 0, 1])
+    out = F.select_images(labels, a, b, torch.empty_like(a))
+    keep = (labels != 0).view(-1, 1, 1, 1).expand_as(a)
+    assert torch.equal(_bits(out), torch.where(keep, _bits(a), _bits(b)))
