@@ -133,6 +133,35 @@ def _reference_op(name: str, mode: str, x: torch.Tensor) -> Callable[[], object]
     return single
 
 
+def machine(threads: int, device: torch.device) -> dict:
+    """What a timing depends on: CPU model, cores, threads, device, malloc settings and load average."""
+    return {
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "threads": threads,
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "malloc_env": {k: os.environ[k] for k in _MALLOC_ENV if k in os.environ},
+        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
+    }
+
+
+def raise_mmap_threshold() -> None:
+    """Re-execute the running script with glibc's mmap threshold raised (Linux; no-op when it already is)."""
+    if sys.platform.startswith("linux") and any(os.environ.get(k) != v for k, v in _MALLOC_ENV.items()):
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **_MALLOC_ENV})
+
+
+def write_report(report: dict, out_dir: Path, stem: str, text: str, plot_to: Callable[[dict, Path], None]) -> None:
+    """``stem``.json, .md (``text``) and .png (``plot_to``) under ``out_dir``; print the machine and ``text``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"{stem}.json").write_text(json.dumps(report, indent=1))
+    plot_to(report, out_dir / f"{stem}.png")
+    (out_dir / f"{stem}.md").write_text(text + "\n")
+    m = report["machine"]
+    print(f"{m['cpu']}, {m['threads']} thread(s), device {m['device']}, load {m['load_average']}")
+    print(text)
+
+
 # -- timing ------------------------------------------------------------------------------------------------------------
 
 
@@ -222,14 +251,7 @@ def run(args: argparse.Namespace) -> dict:
             }
         results.append(row)
     return {
-        "machine": {
-            "cpu": _cpu_model(),
-            "cores": os.cpu_count(),
-            "threads": args.threads,
-            "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-            "malloc_env": {k: os.environ[k] for k in _MALLOC_ENV if k in os.environ},
-            "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
-        },
+        "machine": machine(args.threads, device),
         "versions": {"torch": torch.__version__, "essl_aug": essl_aug.__version__, "python": platform.python_version()},
         "command": " ".join(["python", *sys.argv]),
         "repeats": args.repeats,
@@ -322,24 +344,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict:
     args = _parse(argv)
-    if (
-        argv is None
-        and not args.quick
-        and not args.default_malloc
-        and sys.platform.startswith("linux")
-        and any(os.environ.get(k) != v for k, v in _MALLOC_ENV.items())
-    ):
-        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **_MALLOC_ENV})
+    if argv is None and not args.quick and not args.default_malloc:
+        raise_mmap_threshold()
     report = run(args)
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    stem = "speed_quick" if args.quick else "speed"
-    (args.out_dir / f"{stem}.json").write_text(json.dumps(report, indent=1))
-    plot(report, args.out_dir / f"{stem}.png")
-    text = table(report)
-    (args.out_dir / f"{stem}.md").write_text(text + "\n")
-    m = report["machine"]
-    print(f"{m['cpu']}, {m['threads']} thread(s), device {m['device']}, load {m['load_average']}")
-    print(text)
+    write_report(report, args.out_dir, "speed_quick" if args.quick else "speed", table(report), plot)
     return report
 
 

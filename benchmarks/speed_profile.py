@@ -15,8 +15,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
 import sys
 import time
@@ -155,13 +153,7 @@ def run(args: argparse.Namespace) -> dict:
                 }
             )
     return {
-        "machine": {
-            "cpu": speed._cpu_model(),
-            "cores": os.cpu_count(),
-            "threads": args.threads,
-            "malloc_env": {k: os.environ[k] for k in speed._MALLOC_ENV if k in os.environ},
-            "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
-        },
+        "machine": speed.machine(args.threads, device),
         "versions": {"torch": torch.__version__},
         "command": " ".join(["python", *sys.argv]),
         "repeats": args.repeats,
@@ -224,23 +216,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict:
     args = _parse(argv)
-    if (
-        argv is None
-        and not args.quick
-        and sys.platform.startswith("linux")
-        and any(os.environ.get(k) != v for k, v in speed._MALLOC_ENV.items())
-    ):
-        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **speed._MALLOC_ENV})
+    if argv is None and not args.quick:
+        speed.raise_mmap_threshold()
     report = run(args)
-    args.out_dir.mkdir(parents=True, exist_ok=True)
     stem = "speed_profile_quick" if args.quick else "speed_profile"
-    (args.out_dir / f"{stem}.json").write_text(json.dumps(report, indent=1))
-    plot(report, args.out_dir / f"{stem}.png")
-    text = table(report)
-    (args.out_dir / f"{stem}.md").write_text(text + "\n")
-    m = report["machine"]
-    print(f"{m['cpu']}, {m['threads']} thread(s), load {m['load_average']}")
-    print(text)
+    speed.write_report(report, args.out_dir, stem, table(report), plot)
     return report
 
 
