@@ -2,7 +2,8 @@
 
 Every function takes images ``x`` (B, C, H, W), integer ``labels`` (B,) on ``x.device`` and an optional
 ``out`` buffer, and returns a new tensor (or ``out``) with the memory format of ``x``. They do not validate
-their arguments: the family classes do. None of them reads a value back to the host.
+their arguments: the family classes do. None of them reads a value back to the host from an accelerator:
+the one helper that reads labels (:func:`copy_images`) runs only in eager CPU calls.
 """
 
 from __future__ import annotations
@@ -356,12 +357,12 @@ def blur_levels(x: Tensor, labels: Tensor, kernels: Tensor, out: Tensor | None =
         return empty_like_images(x) if out is None else out
     table = kernels.to(device=x.device, dtype=x.dtype)
     weight = table.index_select(0, labels).view(b, 1, s).expand(b, c, s).reshape(b * c, 1, s)
-    if min(h, w) >= 64:  # one reflect pad of both axes (the same values; one pass fewer, ~10 % at 224 px)
-        y = torch.nn.functional.pad(x.reshape(1, b * c, h, w), (p, p, p, p), mode="reflect")
-        y = torch.nn.functional.conv2d(y, weight.view(b * c, 1, 1, s), groups=b * c)
-    else:  # small images: padding the rows too would make the first convolution cost more than the pass saved
-        y = torch.nn.functional.pad(x.reshape(1, b * c, h, w), (p, p, 0, 0), mode="reflect")
-        y = torch.nn.functional.conv2d(y, weight.view(b * c, 1, 1, s), groups=b * c)
+    # Large images pad both axes at once (the same values, one pass fewer: ~10 % at 224 px); on small ones the
+    # padded rows would make the first convolution cost more than the pass saves, so rows are padded after it.
+    rows_first = min(h, w) >= 64
+    y = torch.nn.functional.pad(x.reshape(1, b * c, h, w), (p, p, p, p) if rows_first else (p, p, 0, 0), mode="reflect")
+    y = torch.nn.functional.conv2d(y, weight.view(b * c, 1, 1, s), groups=b * c)
+    if not rows_first:
         y = torch.nn.functional.pad(y, (0, 0, p, p), mode="reflect")
     y = torch.nn.functional.conv2d(y, weight.view(b * c, 1, s, 1), groups=b * c).view(b, c, h, w)
     if out is None:
