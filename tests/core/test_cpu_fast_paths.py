@@ -1,8 +1,8 @@
 """The eager CPU forms of the ops give the same bits as their one-pass forms (GPU, autograd, ``torch.compile``).
 
-``functional.cpu_fast_path`` picks whole-batch vectorised passes (a flip plus a bitwise per-image selection,
-``x * sign + shift``, gathers on the integer view, one reflect pad). Turning it off gives the forms every
-other device runs; both must agree on every bit, NaN payloads and signed zeros included.
+``functional.cpu_fast_path`` picks whole-batch vectorised passes (a flip, then whole-image copies or a bitwise
+per-image selection; ``x * sign + shift``; the selection for grayscale). Turning it off gives the forms every other
+device runs; both must agree on every bit, NaN payloads and signed zeros included.
 """
 
 from __future__ import annotations
