@@ -16,10 +16,12 @@ medians over rounds are reported, because shared machines are noisy. On Linux th
 with glibc's mmap threshold raised (``--default-malloc`` to keep the system default): otherwise every large
 fresh output is page-faulted in, which dominates the 224 px timings of every op (floor included).
 
-Usage::
+Usage (from the repository root)::
 
-    python benchmarks/speed.py                 # full run: JSON, PNG and a table under benchmarks/results/
-    python benchmarks/speed.py --quick         # seconds: one small shape, float32 (CI smoke test)
+    python -m benchmarks.speed                 # full run: JSON, PNG and a table under benchmarks/results/
+    python -m benchmarks.speed --quick         # seconds: one small shape, float32 (CI smoke test)
+
+The JSON report holds the settings, the machine and one line per case (every op's medians, IQR and rounds).
 """
 
 from __future__ import annotations
@@ -32,13 +34,14 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import torch
 from torch.utils.benchmark import Timer
 
 import essl_aug
-from essl_aug import EquivariantTransform, build_family
+from essl_aug import BlurLevels, EquivariantTransform, build_family
 
 FAMILIES = ("rotation", "vflip", "hflip", "jigsaw", "invert", "blur", "grayscale")
 SHAPES = ((256, 3, 32, 32), (64, 3, 224, 224), (256, 3, 16, 16))
@@ -73,6 +76,7 @@ def _kornia_op(name: str, x: torch.Tensor) -> Callable[[], object] | None:
     import kornia.augmentation as K
     from kornia.filters import filter2d_separable
 
+    aug: torch.nn.Module
     if name == "rotation":
         aug = K.RandomRotation90(times=(-2, 2), p=1.0)  # the only range that is uniform mod 4 (kornia#4409)
     elif name == "vflip":
@@ -86,7 +90,7 @@ def _kornia_op(name: str, x: torch.Tensor) -> Callable[[], object] | None:
     elif name == "grayscale":
         aug = K.RandomGrayscale(p=0.5)
     elif name == "blur":
-        table = build_family("blur").kernel_table(x.device, x.dtype)  # kornia's fastest exact equivalent
+        table = BlurLevels().kernel_table(x.device, x.dtype)  # kornia's fastest exact equivalent
 
         def blur() -> torch.Tensor:
             labels = torch.randint(table.shape[0], (x.shape[0],), device=x.device)
@@ -146,15 +150,43 @@ def machine(threads: int, device: torch.device) -> dict:
 
 
 def raise_mmap_threshold() -> None:
-    """Re-execute the running script with glibc's mmap threshold raised (Linux; no-op when it already is)."""
+    """Re-execute the running command with glibc's mmap threshold raised (Linux; no-op when it already is).
+
+    The command line is repeated as it was given (``python -m benchmarks.speed ...`` stays a module run).
+    """
     if sys.platform.startswith("linux") and any(os.environ.get(k) != v for k, v in _MALLOC_ENV.items()):
-        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **_MALLOC_ENV})
+        os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], {**os.environ, **_MALLOC_ENV})
+
+
+def compact_json(report: dict) -> str:
+    """``report`` as JSON with one line per top-level key and one line per element of a list of records.
+
+    Example:
+        >>> print(compact_json({"machine": {"cores": 2}, "results": [{"a": 1}, {"a": 2.5}]}))
+        {
+         "machine": {"cores": 2},
+         "results": [
+          {"a": 1},
+          {"a": 2.5}
+         ]
+        }
+    """
+    lines = ["{"]
+    for i, (key, value) in enumerate(report.items()):
+        comma = "," if i < len(report) - 1 else ""
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            lines.append(f" {json.dumps(key)}: [")
+            lines += [f"  {json.dumps(v)}{',' if j < len(value) - 1 else ''}" for j, v in enumerate(value)]
+            lines.append(f" ]{comma}")
+        else:
+            lines.append(f" {json.dumps(key)}: {json.dumps(value)}{comma}")
+    return "\n".join([*lines, "}"]) + "\n"
 
 
 def write_report(report: dict, out_dir: Path, stem: str, text: str, plot_to: Callable[[dict, Path], None]) -> None:
-    """``stem``.json, .md (``text``) and .png (``plot_to``) under ``out_dir``; print the machine and ``text``."""
+    """``stem``.json (:func:`compact_json`), .md (``text``) and .png (``plot_to``) under ``out_dir``; print ``text``."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / f"{stem}.json").write_text(json.dumps(report, indent=1))
+    (out_dir / f"{stem}.json").write_text(compact_json(report))
     plot_to(report, out_dir / f"{stem}.png")
     (out_dir / f"{stem}.md").write_text(text + "\n")
     m = report["machine"]
@@ -165,7 +197,7 @@ def write_report(report: dict, out_dir: Path, stem: str, text: str, plot_to: Cal
 # -- timing ------------------------------------------------------------------------------------------------------------
 
 
-def _time(fn: Callable[[], object], device: torch.device, min_run_time: float) -> tuple[float, float]:
+def time_call(fn: Callable[[], object], device: torch.device, min_run_time: float) -> tuple[float, float]:
     """(median, IQR) in milliseconds per call."""
     if device.type == "cuda":
 
@@ -202,7 +234,7 @@ def _cases(args: argparse.Namespace, device: torch.device) -> list[dict]:
                     big = x.repeat(k, 1, 1, 1) if k > 1 else x
                     ops: dict[str, Callable[[], object] | None] = {
                         "floor": big.clone,
-                        "essl_aug": lambda t=t, x=x: t(x),
+                        "essl_aug": partial(t, x),
                         "kornia": _kornia_op(name, x) if mode == "random" else None,
                         "torchvision": _torchvision_op(name, x),
                         "reference": _reference_op(name, mode, x),
@@ -231,7 +263,7 @@ def run(args: argparse.Namespace) -> dict:
             times = {}
             for key, op in case["ops"].items():
                 try:
-                    times[key] = _time(op, device, args.min_run_time)
+                    times[key] = time_call(op, device, args.min_run_time)
                 except Exception as err:  # an anchor that does not support this dtype or device
                     times[key] = (float("nan"), float("nan"))
                     case.setdefault("errors", {})[key] = f"{type(err).__name__}: {str(err).splitlines()[0][:120]}"

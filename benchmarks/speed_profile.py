@@ -1,15 +1,17 @@
 """Where the time goes in the ops that miss their CPU speed target: their primitives against ``x.clone()``.
 
 For rotation, horizontal flip, grayscale and blur levels, each row times one PyTorch call that the op is made
-of, or an alternative formulation that was tried, exactly as ``benchmarks/speed.py`` times the ops
+of, or an alternative formulation that was tried, exactly as :mod:`benchmarks.speed` times the ops
 (``torch.utils.benchmark``, labels fixed outside the timed call, 1 thread, interleaved rounds, medians; the
 same glibc mmap threshold). A row's ratio is its median over the floor's median in the same round, so a
 primitive that alone costs more than the target explains the miss.
 
-Usage::
+The primitives are the package's own kernels (``essl_aug._kernels``) where the op is made of them.
 
-    python benchmarks/speed_profile.py            # float32, 32 px and 224 px: benchmarks/results/speed_profile.*
-    python benchmarks/speed_profile.py --quick    # seconds (CI smoke test)
+Usage (from the repository root)::
+
+    python -m benchmarks.speed_profile            # float32, 32 px and 224 px: benchmarks/results/speed_profile.*
+    python -m benchmarks.speed_profile --quick    # seconds (CI smoke test)
 """
 
 from __future__ import annotations
@@ -22,14 +24,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-import torch.nn.functional as NF
+import torch.nn.functional as F
 from torch import Tensor
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import speed
-
-import essl_aug.functional as F
-from essl_aug import BlurLevels, Grayscale, HorizontalFlip, Rotation
+from benchmarks import speed
+from essl_aug import BlurLevels, Grayscale, HorizontalFlip, Rotation, _kernels
+from essl_aug.functional import GRAY_WEIGHTS
 
 Op = Callable[[], object]
 
@@ -66,24 +66,28 @@ def hflip_ops(x: Tensor, labels: Tensor) -> dict[str, Op]:
     return {
         "essl_aug HorizontalFlip": lambda: hflip.apply(x, labels),
         "x.flip(3), the whole batch": lambda: x.flip(3),
-        "select_images, 3 bitwise passes (its 1- and 2-byte form)": lambda: F.select_images(labels, flipped, x, buffer),
-        "one gather with a per-image column index": lambda: F.flip_columns(x, labels, buffer),
-        "index_copy_ of the identity images (its 4- and 8-byte form)": lambda: F.copy_images(labels == 0, x, buffer),
+        "select_images, 3 bitwise passes (its 1- and 2-byte form)": lambda: _kernels.select_images(
+            labels, flipped, x, buffer
+        ),
+        "one gather with a per-image column index": lambda: _kernels.flip_columns(x, labels, buffer),
+        "index_copy_ of the identity images (its 4- and 8-byte form)": lambda: _kernels.copy_images(
+            labels == 0, x, buffer
+        ),
     }
 
 
 def grayscale_ops(x: Tensor, labels: Tensor) -> dict[str, Op]:
     gray = Grayscale()
     r, g, b = x.unbind(1)
-    luma = r.mul(F.GRAY_WEIGHTS[0]).add_(g, alpha=F.GRAY_WEIGHTS[1]).add_(b, alpha=F.GRAY_WEIGHTS[2]).unsqueeze(1)
+    luma = r.mul(GRAY_WEIGHTS[0]).add_(g, alpha=GRAY_WEIGHTS[1]).add_(b, alpha=GRAY_WEIGHTS[2]).unsqueeze(1)
     buffer = torch.empty_like(x)
     mask = labels.view(-1, 1, 1, 1).bool()
     return {
         "essl_aug Grayscale": lambda: gray.apply(x, labels),
         "luma, 3 passes over one channel": lambda: (
-            r.mul(F.GRAY_WEIGHTS[0]).add_(g, alpha=F.GRAY_WEIGHTS[1]).add_(b, alpha=F.GRAY_WEIGHTS[2])
+            r.mul(GRAY_WEIGHTS[0]).add_(g, alpha=GRAY_WEIGHTS[1]).add_(b, alpha=GRAY_WEIGHTS[2])
         ),
-        "select_images, 3 bitwise passes": lambda: F.select_images(labels, luma, x, buffer),
+        "select_images, 3 bitwise passes": lambda: _kernels.select_images(labels, luma, x, buffer),
         "torch.where per image": lambda: torch.where(mask, luma, x, out=buffer),
     }
 
@@ -95,8 +99,8 @@ def blur_ops(x: Tensor, labels: Tensor) -> dict[str, Op]:
     s = table.shape[1]
     p = s // 2
     weight = table.index_select(0, labels).view(b, 1, s).expand(b, c, s).reshape(b * c, 1, s)
-    padded = NF.pad(x.reshape(1, b * c, h, w), (p, p, p, p), mode="reflect")
-    along_w = NF.conv2d(padded, weight.view(b * c, 1, 1, s), groups=b * c)
+    padded = F.pad(x.reshape(1, b * c, h, w), (p, p, p, p), mode="reflect")
+    along_w = F.conv2d(padded, weight.view(b * c, 1, 1, s), groups=b * c)
     sizes = [0, *blur.kernel_sizes]
 
     def one_level(g: Tensor, k: int) -> Tensor:
@@ -104,15 +108,15 @@ def blur_ops(x: Tensor, labels: Tensor) -> dict[str, Op]:
             return g
         n, q = g.shape[0] * c, sizes[k] // 2
         kern = table[k, p - q : p + q + 1]
-        y = NF.pad(g.reshape(1, n, h, w), (q, q, q, q), mode="reflect")
-        y = NF.conv2d(y, kern.view(1, 1, 1, -1).expand(n, 1, 1, 2 * q + 1), groups=n)
-        return NF.conv2d(y, kern.view(1, 1, -1, 1).expand(n, 1, 2 * q + 1, 1), groups=n).view(g.shape)
+        y = F.pad(g.reshape(1, n, h, w), (q, q, q, q), mode="reflect")
+        y = F.conv2d(y, kern.view(1, 1, 1, -1).expand(n, 1, 1, 2 * q + 1), groups=n)
+        return F.conv2d(y, kern.view(1, 1, -1, 1).expand(n, 1, 2 * q + 1, 1), groups=n).view(g.shape)
 
     return {
         "essl_aug BlurLevels": lambda: blur.apply(x, labels),
-        "reflect pad of both axes": lambda: NF.pad(x.reshape(1, b * c, h, w), (p, p, p, p), mode="reflect"),
-        f"depthwise conv2d along W ({s} taps)": lambda: NF.conv2d(padded, weight.view(b * c, 1, 1, s), groups=b * c),
-        f"depthwise conv2d along H ({s} taps)": lambda: NF.conv2d(along_w, weight.view(b * c, 1, s, 1), groups=b * c),
+        "reflect pad of both axes": lambda: F.pad(x.reshape(1, b * c, h, w), (p, p, p, p), mode="reflect"),
+        f"depthwise conv2d along W ({s} taps)": lambda: F.conv2d(padded, weight.view(b * c, 1, 1, s), groups=b * c),
+        f"depthwise conv2d along H ({s} taps)": lambda: F.conv2d(along_w, weight.view(b * c, 1, s, 1), groups=b * c),
         "grouped by label: each level's own kernel": lambda: _grouped(x, labels, one_level),
     }
 
@@ -138,7 +142,9 @@ def run(args: argparse.Namespace) -> dict:
     rounds: list[list[dict[str, float]]] = [[] for _ in cases]
     for r in range(args.repeats):
         for i, case in enumerate(cases):
-            rounds[i].append({key: speed._time(op, device, args.min_run_time)[0] for key, op in case["ops"].items()})
+            rounds[i].append(
+                {key: speed.time_call(op, device, args.min_run_time)[0] for key, op in case["ops"].items()}
+            )
         print(f"  round {r + 1}/{args.repeats} done", file=sys.stderr)
     results = []
     for case, per_round in zip(cases, rounds, strict=True):

@@ -3,12 +3,13 @@
 from essl_aug.blur import BlurLevels
 from essl_aug.family import GroupFamily, TransformFamily
 from essl_aug.flip import HorizontalFlip, VerticalFlip
+from essl_aug.functional import periodic_roll
 from essl_aug.grayscale import Grayscale
 from essl_aug.head import EquivarianceHead
 from essl_aug.invert import Inversion
 from essl_aug.jigsaw import PERMUTATIONS, Jigsaw
 from essl_aug.loss import EquivarianceLoss, EquivarianceOutput, equivariance_loss
-from essl_aug.periodic import D4, PeriodicTranslation, RandomPeriodicShift, periodic_roll
+from essl_aug.periodic import D4, PeriodicTranslation, RandomPeriodicShift
 from essl_aug.permutation import PixelPermutationFamily
 from essl_aug.product import Product
 from essl_aug.registry import build_family, family_names, register_family

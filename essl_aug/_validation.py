@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import math
+import operator
+from collections.abc import Callable, Sequence
+from typing import SupportsFloat, SupportsIndex
+
 import torch
 from torch import Tensor
 
 FLOAT_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
 EXACT_DTYPES = (*FLOAT_DTYPES, torch.uint8)
+#: The label dtypes accepted everywhere (families, ``EquivariantTransform``, the loss): the index dtypes of PyTorch.
+LABEL_DTYPES = (torch.int64, torch.int32)
 
 
 def check_images(x: Tensor, name: str = "x") -> None:
@@ -17,6 +24,12 @@ def check_images(x: Tensor, name: str = "x") -> None:
         raise ValueError(
             f"`{name}` must have 4 dimensions (B, C, H, W) or 3 (C, H, W), got shape {tuple(x.shape)}; "
             "add or remove a batch dimension (e.g. `x.unsqueeze(0)`)."
+        )
+    h, w = x.shape[-2:]
+    if h == 0 or w == 0:
+        raise ValueError(
+            f"`{name}` has images without pixels ({h}x{w}, H x W); every family needs at least one pixel per side: "
+            "check the crop or resize that produced them."
         )
 
 
@@ -40,18 +53,38 @@ def check_square(x: Tensor, op: str, name: str = "x") -> None:
         )
 
 
-def check_labels(labels: Tensor, batch: int, num_classes: int, device: torch.device, name: str = "labels") -> None:
-    """Raise unless ``labels`` is an integer tensor shaped (B,) on ``device`` with values in [0, num_classes).
+def check_label_dtype(labels: Tensor, name: str = "labels") -> None:
+    """Raise unless ``labels`` is a tensor of class indices in one of :data:`LABEL_DTYPES` (int64 or int32).
 
-    The range check runs on the host only for eager CPU tensors; on an accelerator, and inside
-    ``torch.compile``, it is an asynchronous assertion, so it never forces a host synchronisation or a graph break.
+    The one rule for labels everywhere: the families, :class:`~essl_aug.EquivariantTransform` and the loss accept
+    int64 and int32 (the dtypes PyTorch indexes with) and reject every other dtype (uint8, int8, int16, bool,
+    floats) with the fix, ``.long()``; nothing is converted silently.
+
+    Example:
+        >>> check_label_dtype(torch.tensor([0, 1], dtype=torch.int32))
+        >>> try:
+        ...     check_label_dtype(torch.tensor([0, 1], dtype=torch.uint8))
+        ... except TypeError as err:
+        ...     print(err)
+        `labels` must have an integer dtype int64 or int32 (class indices), got torch.uint8; use `labels.long()`.
     """
     if not isinstance(labels, Tensor):
         raise TypeError(f"`{name}` must be a torch.Tensor of integer class indices, got {type(labels).__name__}.")
-    if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
+    if labels.dtype not in LABEL_DTYPES:
         raise TypeError(
-            f"`{name}` must have an integer dtype (e.g. torch.long), got {labels.dtype}; use `{name}.long()`."
+            f"`{name}` must have an integer dtype int64 or int32 (class indices), got {labels.dtype}; "
+            f"use `{name}.long()`."
         )
+
+
+def check_labels(labels: Tensor, batch: int, num_classes: int, device: torch.device, name: str = "labels") -> None:
+    """Raise unless ``labels`` is an int64 or int32 tensor shaped (B,) on ``device`` with values in [0, num_classes).
+
+    The dtype rule is :func:`check_label_dtype`. The range check runs on the host only for eager CPU tensors; on an
+    accelerator, and inside ``torch.compile``, it is an asynchronous assertion, so it never forces a host
+    synchronisation or a graph break.
+    """
+    check_label_dtype(labels, name)
     if labels.shape != (batch,):
         raise ValueError(f"`{name}` must have shape ({batch},), one label per image, got {tuple(labels.shape)}.")
     if labels.device != device:
@@ -68,14 +101,176 @@ def check_labels(labels: Tensor, batch: int, num_classes: int, device: torch.dev
         torch._assert_async(((labels >= 0) & (labels < num_classes)).all(), f"`{name}` must lie in [0, {num_classes}).")
 
 
-def check_out(out: Tensor | None, like: Tensor, name: str = "out") -> None:
-    """Raise unless ``out`` can receive a result shaped and typed like ``like``."""
+def _byte_range(t: Tensor) -> tuple[int, int]:
+    """The addresses ``[start, end)`` of the memory that ``t`` spans (its first to its last element)."""
+    start = t.data_ptr()
+    last = sum((size - 1) * stride for size, stride in zip(t.shape, t.stride(), strict=True))
+    return start, start + (last + 1) * t.element_size()
+
+
+def overlaps(a: Tensor, b: Tensor) -> bool:
+    """True when the memory spanned by ``a`` and by ``b`` (first to last element) share any byte on one device.
+
+    Conservative: two interleaved views that touch different elements of one span (``x[:, ::2]`` and ``x[:, 1::2]``)
+    count as overlapping.
+    """
+    if a.numel() == 0 or b.numel() == 0 or a.device != b.device:
+        return False
+    a_start, a_end = _byte_range(a)
+    b_start, b_end = _byte_range(b)
+    return a_start < b_end and b_start < a_end
+
+
+def check_out(out: Tensor | None, like: Tensor, x: Tensor | None = None, name: str = "out") -> None:
+    """Raise unless ``out`` can receive a result shaped and typed like ``like`` without touching the input ``x``.
+
+    ``x`` defaults to ``like``. Any overlap between the bytes spanned by ``out`` and by ``x`` is refused (the input
+    is never modified), and so is an ``out`` whose elements share memory (a zero stride, as from ``expand``).
+    """
     if out is None:
         return
+    if not isinstance(out, Tensor):
+        raise TypeError(f"`{name}` must be a torch.Tensor or None, got {type(out).__name__}.")
     if out.shape != like.shape or out.dtype != like.dtype or out.device != like.device:
         raise ValueError(
             f"`{name}` must match the result: shape {tuple(like.shape)}, {like.dtype} on {like.device}; "
             f"got shape {tuple(out.shape)}, {out.dtype} on {out.device}."
         )
-    if out.data_ptr() == like.data_ptr() and out.numel() > 0:
-        raise ValueError(f"`{name}` must not be the input tensor: the input is never modified in place.")
+    if overlaps(out, like if x is None else x):
+        raise ValueError(
+            f"`{name}` must not be the input `x` or share any memory with it (the input is never modified in place); "
+            f"pass a separate buffer, e.g. `torch.empty_like({name})`."
+        )
+    if any(stride == 0 and size > 1 for size, stride in zip(out.shape, out.stride(), strict=True)):
+        raise ValueError(
+            f"`{name}` has elements that share memory (a zero stride, e.g. from `expand`); pass a buffer with one "
+            f"element per value, e.g. `{name}.contiguous()`."
+        )
+
+
+# -- parameters of the families (checked once, when a family or a cached table is built) --------------------------
+
+
+def integer(value: object) -> int | None:
+    """``value`` as an int when it is an integer (``int``, ``numpy.int64``, a 0-d integer tensor; not a bool).
+
+    None otherwise (``3.5``, ``3.0``, ``True``, ``"3"``).
+    """
+    if isinstance(value, bool) or not isinstance(value, SupportsIndex):
+        return None
+    if isinstance(value, Tensor) and value.dtype == torch.bool:
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:  # a tensor that is not one integer
+        return None
+
+
+def integers(values: Sequence[object]) -> list[int] | None:
+    """``values`` as ints when every one is an integer (see :func:`integer`), else None."""
+    ints = [integer(v) for v in values]
+    return None if any(v is None for v in ints) else [v for v in ints if v is not None]
+
+
+def _real(value: object) -> float | None:
+    """``value`` as a float when it is a real number (not a bool, not a string), else None."""
+    if isinstance(value, bool) or not isinstance(value, SupportsFloat):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):  # a tensor that is not one number
+        return None
+
+
+def check_finite(values: Sequence[float], name: str, positive: bool = False) -> tuple[float, ...]:
+    """``values`` as floats; ``ValueError`` naming ``name`` unless each is a finite number (and > 0 if ``positive``)."""
+    floats = [_real(v) for v in values]
+    good = [v for v in floats if v is not None and math.isfinite(v) and (v > 0 or not positive)]
+    if len(good) != len(floats):
+        kind = "positive finite numbers" if positive else "finite numbers"
+        raise ValueError(f"`{name}` must be {kind}, got {list(values)}.")
+    return tuple(good)
+
+
+def check_flag(value: object, name: str) -> bool:
+    """``value`` when it is a bool; ``TypeError`` naming ``name`` otherwise (a string such as ``"no"`` is truthy)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"`{name}` must be True or False, got {value!r}.")
+    return value
+
+
+def check_num_classes(num_classes: int, name: str, fix: str) -> None:
+    """Raise unless a family has at least two classes: one class is the identity alone, with nothing to predict.
+
+    ``name`` is the argument that set the count and ``fix`` how to change it.
+    """
+    if num_classes < 2:
+        raise ValueError(
+            f"`{name}` gives {num_classes} class (the identity alone, nothing to predict); a family needs at least 2: "
+            f"{fix}."
+        )
+
+
+def check_steps(steps: int | Sequence[int]) -> tuple[int, int]:
+    """``steps`` of a periodic translation as a pair ``(steps_h, steps_w)`` of positive integers.
+
+    Integers of any kind are accepted (``int``, ``numpy.int64``, ...), bools are not.
+    """
+    single = integer(steps)
+    if single is not None:
+        pair: list[int] | None = [single, single]
+    elif isinstance(steps, Sequence):
+        pair = integers(steps)
+    else:
+        pair = None
+    if pair is None or len(pair) != 2 or min(pair) < 1:
+        raise ValueError(
+            f"`steps` must be a positive int or a pair (steps_h, steps_w) of positive ints, got {steps!r}."
+        )
+    return pair[0], pair[1]
+
+
+def check_blur_levels(
+    kernel_sizes: Sequence[int], sigmas: Sequence[float] | None, default_sigma: Callable[[int], float]
+) -> tuple[tuple[int, ...], tuple[float, ...]]:
+    """Odd positive integer ``kernel_sizes`` and one finite positive sigma per size (``default_sigma(k)`` when None)."""
+    sizes = integers(kernel_sizes)
+    if not sizes or any(k < 1 or k % 2 == 0 for k in sizes):
+        raise ValueError(f"`kernel_sizes` must be positive odd integers, got {list(kernel_sizes)}.")
+    if sigmas is None:
+        sigmas = [default_sigma(k) for k in sizes]
+    values = [_real(s) for s in sigmas]
+    good = [v for v in values if v is not None and math.isfinite(v) and v > 0]
+    if len(values) != len(sizes) or len(good) != len(values):
+        raise ValueError(
+            f"`sigmas` must be {len(sizes)} positive finite values (one per kernel size), got {list(sigmas)}."
+        )
+    return tuple(sizes), tuple(good)
+
+
+def check_jigsaw(permutations: Sequence[int] | None, tile_order: str) -> tuple[int, ...]:
+    """The chosen indices into the 24 tile permutations (all when None), identity first and distinct."""
+    if tile_order not in ("row-major", "clockwise"):
+        raise ValueError(f"`tile_order` must be 'row-major' or 'clockwise', got {tile_order!r}.")
+    if permutations is None:
+        return tuple(range(24))
+    chosen = integers(permutations)
+    if chosen is None:
+        raise ValueError(f"`permutations` must be integer indices in [0, 24), got {list(permutations)}.")
+    if not chosen or chosen[0] != 0:
+        raise ValueError("`permutations` must start with 0, the identity (label 0 is always the identity).")
+    if len(set(chosen)) != len(chosen) or not all(0 <= p < 24 for p in chosen):
+        raise ValueError(f"`permutations` must be distinct indices in [0, 24), got {chosen}.")
+    return tuple(chosen)
+
+
+def check_shifts(shifts: Tensor, x: Tensor, name: str = "shifts") -> None:
+    """Raise unless ``shifts`` is an integer (B, 2) tensor on the device of the (B, C, H, W) batch ``x``."""
+    if not isinstance(shifts, Tensor) or shifts.dtype.is_floating_point or shifts.dtype == torch.bool:
+        raise TypeError(f"`{name}` must be an integer torch.Tensor shaped (B, 2); use `{name}.long()`.")
+    if shifts.shape != (x.shape[0], 2):
+        raise ValueError(
+            f"`{name}` must have shape ({x.shape[0]}, 2), one (rows, cols) pair per image, got {tuple(shifts.shape)}."
+        )
+    if shifts.device != x.device:
+        raise ValueError(f"`{name}` is on {shifts.device} but `x` is on {x.device}; use `{name}.to(x.device)`.")

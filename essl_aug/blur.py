@@ -7,25 +7,13 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from essl_aug import functional as F
-from essl_aug._validation import FLOAT_DTYPES
+from essl_aug import _kernels
+from essl_aug import functional as EF
+from essl_aug._kernels import REFERENCE_KERNEL_SIZES, default_sigma, gaussian_kernel1d
+from essl_aug._validation import FLOAT_DTYPES, check_blur_levels
 from essl_aug.family import TransformFamily
 
-#: The reference E-SSL kernel sizes for labels 1, 2, 3.
-REFERENCE_KERNEL_SIZES = (5, 9, 15)
-
-
-def default_sigma(kernel_size: int) -> float:
-    """torchvision's sigma for ``gaussian_blur(img, kernel_size)`` without sigma: ``0.15 * k + 0.35``."""
-    return 0.15 * kernel_size + 0.35
-
-
-def gaussian_kernel1d(kernel_size: int, sigma: float) -> Tensor:
-    """A normalised 1-D Gaussian kernel (float64), computed with kornia."""
-    from kornia.filters import get_gaussian_kernel1d
-
-    sig = torch.tensor([[float(sigma)]], dtype=torch.float64)
-    return get_gaussian_kernel1d(kernel_size, sig, dtype=torch.float64)[0]
+__all__ = ["REFERENCE_KERNEL_SIZES", "BlurLevels", "default_sigma", "gaussian_kernel1d"]
 
 
 class BlurLevels(TransformFamily):
@@ -59,32 +47,14 @@ class BlurLevels(TransformFamily):
     def __init__(
         self, kernel_sizes: Sequence[int] = REFERENCE_KERNEL_SIZES, sigmas: Sequence[float] | None = None
     ) -> None:
-        sizes = [int(k) for k in kernel_sizes]
-        if not sizes or any(k < 1 or k % 2 == 0 for k in sizes):
-            raise ValueError(f"`kernel_sizes` must be positive odd integers, got {list(kernel_sizes)}.")
-        if sigmas is None:
-            sigmas = [default_sigma(k) for k in sizes]
-        if len(sigmas) != len(sizes) or any(float(s) <= 0 for s in sigmas):
-            raise ValueError(f"`sigmas` must be {len(sizes)} positive values (one per kernel size), got {sigmas}.")
-        self.kernel_sizes = tuple(sizes)
-        self.sigmas = tuple(float(s) for s in sigmas)
-        self.num_classes = len(sizes) + 1
-        width = max(sizes)
-        table = torch.zeros(self.num_classes, width, dtype=torch.float64)
-        table[0, width // 2] = 1.0
-        for row, (k, s) in enumerate(zip(sizes, self.sigmas, strict=True), start=1):
-            start = (width - k) // 2
-            table[row, start : start + k] = gaussian_kernel1d(k, s)
-        self.kernels = table
-        self._cache: dict[tuple[torch.device, torch.dtype], Tensor] = {}
+        self.kernel_sizes, self.sigmas = check_blur_levels(kernel_sizes, sigmas, default_sigma)
+        self.num_classes = len(self.kernel_sizes) + 1
+        #: The 1-D kernels in float64, one row per label (row 0 the identity), each zero-padded to the largest size.
+        self.kernels = _kernels.blur_kernel_table(self.kernel_sizes, self.sigmas)
 
-    def kernel_table(self, device: torch.device, dtype: torch.dtype) -> Tensor:
-        """The (K, S) table of 1-D kernels on ``device`` in ``dtype`` (cached)."""
-        key = (device, dtype)
-        table = self._cache.get(key)
-        if table is None:
-            table = self._cache[key] = self.kernels.to(device=device, dtype=dtype)
-        return table
+    def kernel_table(self, device: torch.device | str, dtype: torch.dtype) -> Tensor:
+        """The (K, S) table of 1-D kernels on ``device`` in ``dtype``."""
+        return self.kernels.to(device=device, dtype=dtype)
 
     def check(self, x: Tensor) -> None:
         super().check(x)
@@ -97,12 +67,10 @@ class BlurLevels(TransformFamily):
             )
 
     def _apply(self, x: Tensor, labels: Tensor, out: Tensor | None) -> Tensor:
-        return F.blur_levels(x, labels, self.kernel_table(x.device, x.dtype), out)
+        return EF.blur_levels(x, labels, self.kernel_sizes, self.sigmas, out)
 
-    def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        state["_cache"] = {}
-        return state
+    def _apply_all(self, x: Tensor, out: Tensor) -> Tensor:
+        return EF.blur_levels(x, None, self.kernel_sizes, self.sigmas, out)
 
     def __repr__(self) -> str:
         return f"BlurLevels(kernel_sizes={self.kernel_sizes}, sigmas={tuple(round(s, 3) for s in self.sigmas)})"

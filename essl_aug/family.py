@@ -7,46 +7,63 @@ from abc import ABC, abstractmethod
 import torch
 from torch import Tensor
 
+from essl_aug import _kernels
+from essl_aug._layout import empty_images
 from essl_aug._validation import EXACT_DTYPES, check_dtype, check_images, check_labels, check_out
 
 
 class TransformFamily(ABC):
     """A finite, labelled set of image transformations; label 0 is always the identity.
 
-    Subclasses set ``num_classes``, ``name`` and the dtypes on which they are exact, and implement
-    :meth:`_apply` on a validated (B, C, H, W) batch. The public :meth:`apply` validates, accepts an
-    unbatched (C, H, W) image, and never modifies its input.
+    Subclasses set ``num_classes``, ``name`` and the dtypes on which they are exact, extend :meth:`check`
+    with their own requirements, and implement the protocol: :meth:`_apply` (and optionally a faster
+    :meth:`_apply_all`) on a batch that has passed the checks. Callers use :meth:`apply` and
+    :meth:`apply_all`, which check their arguments, accept an unbatched (C, H, W) image and never modify
+    their input, or :meth:`apply_unchecked` where the checks have already run.
     """
 
     name: str = "family"
     num_classes: int
     dtypes: tuple[torch.dtype, ...] = EXACT_DTYPES
+    #: True when each output pixel depends only on the input pixel at the same position (all its channels), so the
+    #: family commutes with every pixel move (inversion, grayscale); a :class:`~essl_aug.Product` relies on it.
+    pointwise: bool = False
 
     # -- to override -------------------------------------------------------------------------
     @abstractmethod
     def _apply(self, x: Tensor, labels: Tensor, out: Tensor | None) -> Tensor:
-        """Transform a validated (B, C, H, W) batch; write into ``out`` when given."""
+        """Transform a checked (B, C, H, W) batch; write into ``out`` when given (the protocol; no checks)."""
 
     def check(self, x: Tensor) -> None:
         """Raise a clear error if ``x`` (B, C, H, W) cannot be transformed by this family."""
         check_dtype(x, self.dtypes, f"the {self.name} family")
 
     def _apply_all(self, x: Tensor, out: Tensor) -> Tensor:
-        """Write every element, in block layout, into ``out`` of shape (K*B, C, H, W)."""
-        b = x.shape[0]
-        for k in range(self.num_classes):
-            labels = torch.full((b,), k, dtype=torch.long, device=x.device)
-            self._apply(x, labels, out[k * b : (k + 1) * b])
-        return out
+        """Write every element, in block layout, into ``out`` of shape (K*B, C, H, W) (the protocol; no checks)."""
+        return _kernels.each_element(self._apply, x, self.num_classes, out)
 
     # -- public API ----------------------------------------------------------------------------
+    def apply_unchecked(self, x: Tensor, labels: Tensor, out: Tensor | None = None) -> Tensor:
+        """:meth:`apply` without any check, for callers that have run them (one :meth:`check` per batch).
+
+        Args:
+            x: images (B, C, H, W) that passed :meth:`check`.
+            labels: integer class indices (B,) on ``x.device``, in ``[0, num_classes)``.
+            out: optional preallocated result shaped like ``x``, not overlapping ``x``.
+
+        Returns:
+            The transformed images, as :meth:`apply`. Wrong arguments give a PyTorch error or a wrong result.
+        """
+        return self._apply(x, labels, out)
+
     def apply(self, x: Tensor, labels: Tensor, out: Tensor | None = None) -> Tensor:
         """Apply element ``labels[i]`` to image ``x[i]``.
 
         Args:
             x: images (B, C, H, W), or one image (C, H, W) with a 0-d ``labels``.
-            labels: integer class indices (B,) on ``x.device``, in ``[0, num_classes)``.
-            out: optional preallocated result shaped like ``x`` (a loop can reuse one buffer).
+            labels: class indices (B,), int64 or int32, on ``x.device``, in ``[0, num_classes)``.
+            out: optional preallocated result shaped like ``x`` (a loop can reuse one buffer); it must not share any
+                memory with ``x`` (any overlap of the bytes they span is refused).
 
         Returns:
             The transformed images, same shape, dtype, device and memory format as ``x``.
@@ -59,7 +76,7 @@ class TransformFamily(ABC):
         check_images(x)
         self.check(x)
         check_labels(labels, x.shape[0], self.num_classes, x.device)
-        check_out(out, x)
+        check_out(out, x, x)
         y = self._apply(x, labels, out)
         return y.squeeze(0) if unbatched else y
 
@@ -71,7 +88,7 @@ class TransformFamily(ABC):
 
         Args:
             x: images (B, C, H, W) or one image (C, H, W).
-            out: optional preallocated result (K*B, C, H, W).
+            out: optional preallocated result (K*B, C, H, W), sharing no memory with ``x``.
 
         Returns:
             (K*B, C, H, W) images (K images for an unbatched input).
@@ -82,12 +99,13 @@ class TransformFamily(ABC):
         self.check(x)
         shape = (self.num_classes * x.shape[0], *x.shape[1:])
         if out is None:
-            out = torch.empty(shape, dtype=x.dtype, device=x.device, memory_format=_memory_format(x))
-        elif tuple(out.shape) != shape or out.dtype != x.dtype or out.device != x.device:
+            return self._apply_all(x, empty_images(shape, like=x))
+        if isinstance(out, Tensor) and (tuple(out.shape) != shape or out.dtype != x.dtype or out.device != x.device):
             raise ValueError(
                 f"`out` must have shape {shape}, dtype {x.dtype} and device {x.device}; got "
                 f"{tuple(out.shape)}, {out.dtype} on {out.device}."
             )
+        check_out(out, out, x)
         return self._apply_all(x, out)
 
     def __repr__(self) -> str:
@@ -108,14 +126,3 @@ class GroupFamily(TransformFamily):
     @abstractmethod
     def inverse(self, a: Tensor) -> Tensor:
         """Label of the inverse element: ``compose(inverse(a), a) == 0``."""
-
-
-def _memory_format(x: Tensor) -> torch.memory_format:
-    if x.ndim == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
-        return torch.channels_last
-    return torch.contiguous_format
-
-
-def empty_like_images(x: Tensor) -> Tensor:
-    """An uninitialised tensor shaped, typed and laid out like ``x``."""
-    return torch.empty_like(x, memory_format=_memory_format(x))

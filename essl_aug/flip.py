@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
-from essl_aug import functional as F
-from essl_aug.permutation import PixelPermutationFamily, grid_index
+from essl_aug import _kernels
+from essl_aug import functional as EF
+from essl_aug.permutation import PixelPermutationFamily
 
 
 class _Flip(PixelPermutationFamily):
@@ -14,8 +14,7 @@ class _Flip(PixelPermutationFamily):
     dim: int
 
     def build_table(self, height: int, width: int) -> Tensor:
-        idx = grid_index(height, width)
-        return torch.stack([idx.reshape(-1), idx.flip(self.dim).reshape(-1)])
+        return _kernels.flip_table(height, width, self.dim)
 
     def compose(self, a: Tensor, b: Tensor) -> Tensor:
         return a ^ b
@@ -28,6 +27,7 @@ class VerticalFlip(_Flip):
     """Upside-down flip. Label 0: identity; label 1: ``x.flip(-2)`` (rows reversed).
 
     Example:
+        >>> import torch
         >>> VerticalFlip().apply(torch.arange(4.).view(1, 1, 2, 2), torch.tensor([1]))
         tensor([[[[2., 3.],
                   [0., 1.]]]])
@@ -36,11 +36,18 @@ class VerticalFlip(_Flip):
     name = "vflip"
     dim = 0
 
+    def _apply(self, x: Tensor, labels: Tensor, out: Tensor | None) -> Tensor:
+        return EF.vflip(x, labels, out)
+
+    def _apply_all(self, x: Tensor, out: Tensor) -> Tensor:
+        return EF.vflip(x, None, out)
+
 
 class HorizontalFlip(_Flip):
     """Mirror flip. Label 0: identity; label 1: ``x.flip(-1)`` (columns reversed).
 
     Example:
+        >>> import torch
         >>> HorizontalFlip().apply(torch.arange(4.).view(1, 1, 2, 2), torch.tensor([1]))
         tensor([[[[1., 0.],
                   [3., 2.]]]])
@@ -50,9 +57,7 @@ class HorizontalFlip(_Flip):
     dim = 1
 
     def _apply(self, x: Tensor, labels: Tensor, out: Tensor | None) -> Tensor:
-        return F.flip_columns(x, labels, out)
+        return EF.hflip(x, labels, out)
 
     def _apply_all(self, x: Tensor, out: Tensor) -> Tensor:
-        if F.cpu_fast_path(x):
-            return F.flip_columns_all(x, out)
-        return super()._apply_all(x, out)
+        return EF.hflip(x, None, out)

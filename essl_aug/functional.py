@@ -1,371 +1,446 @@
-"""Functional, label-indexed batch operations (the module classes wrap these).
+"""One function per transformation: the operations behind the family classes, label by label.
 
-Every function takes images ``x`` (B, C, H, W), integer ``labels`` (B,) on ``x.device`` and an optional
-``out`` buffer, and returns a new tensor (or ``out``) with the memory format of ``x``. They do not validate
-their arguments: the family classes do. None of them reads a value back to the host from an accelerator:
-the one helper that reads labels (:func:`copy_images`) runs only in eager CPU calls.
+Each operation takes images ``x`` (B, C, H, W), integer ``labels`` (B,) on ``x.device``, the parameters of its
+family, and an optional ``out`` buffer; it returns a new tensor (or ``out``) with the memory format of ``x``, and
+never modifies ``x``. Label ``labels[i]`` picks the element applied to image ``i`` with the label convention of the
+family class of the same name (documented on each function; label 0 is always the identity). ``labels=None``
+applies every element to every image in block layout: (K*B, C, H, W), rows ``k*B .. (k+1)*B - 1`` holding
+element ``k`` (the family's ``apply_all``, labels ``arange(K).repeat_interleave(B)``).
+
+These functions do not validate ``x``, ``labels`` or ``out`` (a wrong shape or an out-of-range label gives a
+PyTorch error or a wrong result): the family classes check them once and then call these functions, so use a
+class (``Rotation().apply(x, labels)``) for checked calls. A family's parameters (``steps``, ``permutations``,
+``kernel_sizes``, ...) are checked when their tables are first built. The tables, kernels and coefficients
+derived from the parameters are cached per image size, device and dtype, so repeated calls copy nothing from the
+host. :func:`periodic_roll`, which has no family class, checks its arguments.
+
+Example:
+    >>> from essl_aug import functional as EF
+    >>> x = torch.rand(2, 3, 8, 8)
+    >>> torch.equal(EF.rotate(x, torch.tensor([0, 1]))[1], torch.rot90(x[1], 1, dims=(-2, -1)))
+    True
+    >>> EF.rotate(x, None).shape  # every element for every image, in block layout
+    torch.Size([8, 3, 8, 8])
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Sequence
 
 import torch
 from torch import Tensor
 
-from essl_aug.family import empty_like_images
+from essl_aug import _cpu, _kernels
+from essl_aug._cache import PlanCache
+from essl_aug._layout import empty_like_images
+from essl_aug._validation import check_blur_levels, check_images, check_jigsaw, check_shifts, check_steps, integers
 
-# Luma weights of ``torchvision.transforms.v2.functional.rgb_to_grayscale`` (ITU-R 601-2).
+__all__ = [
+    "GRAY_WEIGHTS",
+    "PERMUTATIONS",
+    "REFERENCE_KERNEL_SIZES",
+    "blur_levels",
+    "d4",
+    "grayscale",
+    "hflip",
+    "invert",
+    "jigsaw",
+    "periodic_roll",
+    "periodic_translate",
+    "rotate",
+    "vflip",
+]
+
+#: Luma weights of ``torchvision.transforms.v2.functional.rgb_to_grayscale`` (ITU-R 601-2).
 GRAY_WEIGHTS = (0.2989, 0.587, 0.114)
 
+#: The 24 permutations of 4 tiles in the lexicographic order of ``itertools.permutations(range(4))`` (the jigsaw
+#: labels; index 0 is the identity).
+PERMUTATIONS = _kernels.PERMUTATIONS
 
-def _pixels_last(x: Tensor) -> bool:
-    """True when ``x`` is stored channels-last (pixels outer, channels inner)."""
-    return not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
+#: The reference E-SSL blur kernel sizes of labels 1, 2, 3 (the default of :func:`blur_levels`).
+REFERENCE_KERNEL_SIZES = _kernels.REFERENCE_KERNEL_SIZES
+
+#: Tables, kernels and coefficients of the calls made through this module, keyed by parameters, size and device.
+_PLANS = PlanCache(max_entries=128)
 
 
-def _needs_grad(x: Tensor) -> bool:
-    """True when the result must carry gradients (ops called with ``out=`` do not support autograd)."""
-    return x.requires_grad and torch.is_grad_enabled()
+def _ints(values: Sequence[int], check: Callable[[], object]) -> tuple[int, ...]:
+    """``values`` as a tuple of ints (a cache key that compares by value, whatever sequence was given).
 
-
-def cpu_fast_path(x: Tensor) -> bool:
-    """True for eager CPU calls without autograd, where vectorised whole-batch passes beat per-element kernels.
-
-    PyTorch's CPU ``gather``, ``where`` and broadcast ``addcmul`` kernels are not vectorised (5-35x the time
-    of a copy at 32 px), while a flip, a multiply, an add or a bitwise op is close to one copy. On a GPU, or
-    under ``torch.compile`` (which fuses them), the single-pass formulations stay.
+    ``check()`` runs when a value is not an integer (``3.5`` is not truncated to 3): it raises the parameter's error.
     """
-    return x.device.type == "cpu" and not _needs_grad(x) and not torch.compiler.is_compiling()
+    if isinstance(values, tuple) and all(type(v) is int for v in values):
+        return values
+    ints = integers(values)
+    if ints is None:
+        check()
+        raise AssertionError("unreachable: `check` raises for a value that is not an integer")
+    return tuple(ints)
 
 
-#: Above this batch size (bytes) a 4- or 8-byte ``where`` beats the three bitwise passes of :func:`select_images`
-#: on a CPU: the batch no longer fits in cache, so passes cost memory traffic (measured: 3 MB select 1.6x faster,
-#: 38 MB ``where`` 1.2x faster). ``where`` has no vectorised 1- and 2-byte kernel, so those always select.
-SELECT_MAX_BYTES = 16 * 2**20
-
-_BITS = {1: torch.int8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
-
-
-def _bits(t: Tensor) -> Tensor:
-    """``t`` reinterpreted as integers of the same width (a view, any strides)."""
-    return t.view(_BITS[t.element_size()])
+def _floats(values: Sequence[float], check: Callable[[], object]) -> tuple[float, ...]:
+    """``values`` as a tuple of floats; ``check()`` runs (and raises) when one is not a number."""
+    if isinstance(values, tuple) and all(type(v) is float for v in values):
+        return values
+    try:
+        return tuple(float(v) for v in values)
+    except (TypeError, ValueError):
+        check()
+        raise
 
 
-def _moved(x: Tensor) -> tuple[Tensor, Callable[[Tensor], Tensor]]:
-    """``x`` as the tensor a data-movement op should read, and the view to apply to its output buffer.
-
-    Eager calls without autograd move the integer view of the same width: moving bits keeps every value
-    (PyTorch's CPU bfloat16 ``gather`` into a channels-last ``out`` quiets NaN payloads), and its CPU
-    ``gather`` / ``flip`` kernels are 1.3-3x faster on int16 / int8 than on bfloat16 / uint8.
-    """
-    if not _needs_grad(x) and not torch.compiler.is_compiling():
-        return _bits(x), _bits
-    return x, _same
-
-
-def _same(t: Tensor) -> Tensor:
-    return t
-
-
-def select_images(labels: Tensor, a: Tensor, b: Tensor, out: Tensor) -> Tensor:
-    """``out[i] = a[i]`` where ``labels[i] != 0``, else ``b[i]``: bit-exact, three vectorised bitwise passes.
-
-    Computed as ``b ^ ((b ^ a) & mask)`` on the integer view, so every value (NaN payloads, -0.0) is kept
-    bit for bit. ``a`` may broadcast against ``b`` and may be ``out`` itself; ``b`` must not overlap ``out``.
-
-    Example:
-        >>> a, b = torch.full((2, 1, 1, 1), -0.0), torch.ones(2, 1, 1, 1)
-        >>> select_images(torch.tensor([1, 0]), a, b, torch.empty(2, 1, 1, 1)).flatten()
-        tensor([-0., 1.])
-    """
-    bits = _bits(out)
-    mask = (labels != 0).view(-1, 1, 1, 1).to(bits.dtype).neg()
-    torch.bitwise_xor(_bits(a), _bits(b), out=bits)
-    bits.bitwise_and_(mask)
-    bits.bitwise_xor_(_bits(b))
-    return out
-
-
-def copy_images(mask: Tensor, src: Tensor, out: Tensor) -> Tensor:
-    """``out[i] = src[i]`` where ``mask[i]``: bit-exact whole-image copies (``index_select`` + ``index_copy_``).
-
-    Eager CPU only: it reads ``mask`` to build the index (``nonzero``), which would force a host
-    synchronisation on an accelerator. On a CPU it moves 4- and 8-byte images at memory speed, where
-    :func:`select_images` makes three passes over the batch (1.6x slower for float32 at 224 px).
-
-    Example:
-        >>> out = torch.zeros(3, 1, 1, 1)
-        >>> copy_images(torch.tensor([True, False, True]), torch.ones(3, 1, 1, 1), out).flatten()
-        tensor([1., 0., 1.])
-    """
-    index = mask.nonzero().squeeze(1)
-    _bits(out).index_copy_(0, index, _bits(src).index_select(0, index))
-    return out
-
-
-def permute_pixels(x: Tensor, labels: Tensor, table: Tensor, out: Tensor | None = None) -> Tensor:
-    """Move pixels of image ``i`` by the permutation ``table[labels[i]]``.
-
-    ``table`` is (K, H*W) int64: ``table[k, p]`` is the flat source index of output pixel ``p`` under
-    element ``k``. One gather, one output allocation (none with ``out``), exact for every dtype.
-
-    Example:
-        >>> x = torch.arange(4.).view(1, 1, 2, 2)
-        >>> table = torch.tensor([[0, 1, 2, 3], [1, 3, 0, 2]])  # identity, quarter turn
-        >>> permute_pixels(x, torch.tensor([1]), table).view(2, 2)
-        tensor([[1., 3.],
-                [0., 2.]])
-    """
-    b, c, h, w = x.shape
-    if out is None:
-        out = empty_like_images(x)
-    index = table.index_select(0, labels)
-    grad = _needs_grad(x)
-    xm, view = _moved(x)
-    if not grad and _pixels_last(x) and (out.is_contiguous(memory_format=torch.channels_last)):
-        src = xm.permute(0, 2, 3, 1).reshape(b, h * w, c)
-        dst = view(out).permute(0, 2, 3, 1).view(b, h * w, c)
-        torch.gather(src, 1, index.unsqueeze(2).expand(b, h * w, c), out=dst)
-    elif not grad and out.is_contiguous():
-        src = xm.reshape(b, c, h * w)
-        torch.gather(src, 2, index.unsqueeze(1).expand(b, c, h * w), out=view(out).view(b, c, h * w))
-    else:
-        src = x.reshape(b, c, h * w)
-        out.copy_(torch.gather(src, 2, index.unsqueeze(1).expand(b, c, h * w)).view(b, c, h, w))
-    return out
-
-
-def _run_rows(x: Tensor, runs: int, run: int) -> tuple[Tensor, Tensor, torch.memory_format]:
-    """``x`` as a matrix of runs (one run per row), the first row of each image (channel), and the layout."""
-    b, c = x.shape[:2]
-    if _pixels_last(x):  # a run of pixels with all their channels is contiguous
-        src = x.permute(0, 2, 3, 1).reshape(b * runs, run * c)
-        return src, torch.arange(0, b * runs, runs, device=x.device).view(b, 1, 1), torch.channels_last
-    src = x.contiguous().view(b * c * runs, run)
-    return src, torch.arange(0, b * c * runs, runs, device=x.device).view(b, c, 1), torch.contiguous_format
-
-
-def _select_rows(
-    src: Tensor, index: Tensor, shape: tuple[int, ...], fmt: torch.memory_format, out: Tensor | None, grad: bool
+def _pixels(
+    x: Tensor, labels: Tensor | None, key: tuple[Hashable, ...], table: Callable[[int, int], Tensor], out: Tensor | None
 ) -> Tensor:
-    """Rows ``src[index]`` as images of ``shape`` stored in ``fmt``, written into ``out`` when it is laid out so."""
-    pixels_last = fmt == torch.channels_last
-    if not grad:
-        if out is None:
-            out = torch.empty(shape, dtype=src.dtype, device=src.device, memory_format=fmt)
-        if out.is_contiguous(memory_format=fmt):
-            dst = out.permute(0, 2, 3, 1) if pixels_last else out
-            torch.index_select(src, 0, index, out=dst.view(index.numel(), src.shape[1]))
-            return out
-    y = src.index_select(0, index)
-    n, c, h, w = shape
-    y = y.view(n, h, w, c).permute(0, 3, 1, 2) if pixels_last else y.view(shape)
-    return y if out is None else out.copy_(y)
+    """The pixel permutation ``table(H, W)`` (K, H*W), per label or (``labels=None``) every element in blocks."""
+    h, w = x.shape[-2:]
+    plan = _kernels.pixel_plan(_PLANS, (*key, h, w, x.device), lambda: table(h, w), w, x.device)
+    if labels is None:
+        return _kernels.permute_all(x, plan, _kernels.block_output(x, plan.table.shape[0], out))
+    return _kernels.permute(x, labels, plan, out)
 
 
-def permute_rows(x: Tensor, labels: Tensor, units: Tensor, run: int, out: Tensor | None = None) -> Tensor:
-    """:func:`permute_pixels` for permutations that move runs of ``run`` consecutive pixels of a row intact.
+# -- pixel moves: exact for every dtype -----------------------------------------------------------------------------
 
-    ``units`` is (K, H*W/run) int64: entry ``[k, u]`` is the source run of output run ``u`` (runs numbered
-    row-major; ``run`` divides W). Vertical flips move whole rows, the 2x2 jigsaw half rows: each run is one
-    ``memcpy`` of an ``index_select`` over rows, several times faster than a per-pixel gather. Exact for
-    every dtype; the index is (B, C, H*W/run), not per pixel.
+
+def rotate(x: Tensor, labels: Tensor | None, out: Tensor | None = None) -> Tensor:
+    """Quarter turns: label ``k`` is ``torch.rot90(x, k, dims=(-2, -1))`` (the :class:`~essl_aug.Rotation` family).
+
+    Args:
+        x: square images (B, C, H, W), H == W; any dtype.
+        labels: (B,) integers in ``[0, 4)``: ``k`` quarter turns counter-clockwise as displayed; or None for all 4.
+        out: optional result buffer.
+
+    Returns:
+        (B, C, H, W), or (4B, C, H, W) in block layout for ``labels=None``.
 
     Example:
         >>> x = torch.arange(4.).view(1, 1, 2, 2)
-        >>> permute_rows(x, torch.tensor([1]), torch.tensor([[0, 1], [1, 0]]), run=2)  # rows swapped
+        >>> rotate(x, torch.tensor([1]))
+        tensor([[[[1., 3.],
+                  [0., 2.]]]])
+        >>> torch.equal(rotate(x, torch.tensor([3])), torch.rot90(x, 3, dims=(-2, -1)))
+        True
+    """
+    return _pixels(x, labels, ("rotate",), _kernels.rotation_table, out)
+
+
+def _vflip_table(height: int, width: int) -> Tensor:
+    return _kernels.flip_table(height, width, 0)
+
+
+def _hflip_table(height: int, width: int) -> Tensor:
+    return _kernels.flip_table(height, width, 1)
+
+
+def vflip(x: Tensor, labels: Tensor | None, out: Tensor | None = None) -> Tensor:
+    """Upside-down flip: label 0 is the identity, 1 is ``x.flip(-2)`` (the :class:`~essl_aug.VerticalFlip` family).
+
+    Args:
+        x: images (B, C, H, W); any dtype.
+        labels: (B,) integers in ``[0, 2)``, or None for both elements.
+        out: optional result buffer.
+
+    Returns:
+        (B, C, H, W), or (2B, C, H, W) in block layout for ``labels=None``.
+
+    Example:
+        >>> vflip(torch.arange(4.).view(1, 1, 2, 2), torch.tensor([1]))
         tensor([[[[2., 3.],
                   [0., 1.]]]])
     """
-    src, base, fmt = _run_rows(x, units.shape[1], run)
-    index = units.index_select(0, labels).view(x.shape[0], 1, units.shape[1]) + base
-    return _select_rows(src, index.view(-1), tuple(x.shape), fmt, out, _needs_grad(x))
+    return _pixels(x, labels, ("vflip",), _vflip_table, out)
 
 
-def permute_rows_all(x: Tensor, units: Tensor, run: int, out: Tensor) -> Tensor:
-    """Every run permutation of ``units`` applied to every image, in block layout, into ``out`` (K*B, C, H, W)."""
-    k, n = units.shape
-    src, base, fmt = _run_rows(x, n, run)
-    index = units.view(k, 1, 1, n) + base.unsqueeze(0)
-    return _select_rows(src, index.view(-1), tuple(out.shape), fmt, out, _needs_grad(x))
+def hflip(x: Tensor, labels: Tensor | None, out: Tensor | None = None) -> Tensor:
+    """Mirror flip: label 0 is the identity, 1 is ``x.flip(-1)`` (the :class:`~essl_aug.HorizontalFlip` family).
 
+    One gather with a per-image column index; eager CPU calls without ``out`` flip the whole batch and put the
+    unflipped images back (the same bits).
 
-def flip_columns(x: Tensor, labels: Tensor, out: Tensor | None = None) -> Tensor:
-    """Mirror image ``i`` left-right where ``labels[i] == 1``.
+    Args:
+        x: images (B, C, H, W); any dtype.
+        labels: (B,) integers in ``[0, 2)``, or None for both elements.
+        out: optional result buffer.
 
-    One gather with a (B, 1, 1, W) column index (no temporary; always so with ``out``, on a GPU, under autograd
-    or ``torch.compile``). Eager CPU calls without ``out`` flip the whole batch into the output buffer and put
-    the unflipped images back (:func:`copy_images` for 4- and 8-byte types, :func:`select_images` for 1- and
-    2-byte ones), 1.1-4.5x faster there.
+    Returns:
+        (B, C, H, W), or (2B, C, H, W) in block layout for ``labels=None``.
 
     Example:
-        >>> flip_columns(torch.arange(4.).view(1, 1, 2, 2), torch.tensor([1]))
+        >>> x = torch.arange(4.).view(1, 1, 2, 2)
+        >>> hflip(x, torch.tensor([1]))
         tensor([[[[1., 0.],
                   [3., 2.]]]])
+        >>> torch.equal(hflip(x, None), torch.cat([x, x.flip(-1)]))
+        True
     """
-    b, c, h, w = x.shape
-    if out is None and cpu_fast_path(x):  # flip the whole batch (vectorised), keep unflipped images bit for bit
-        out = _bits(x).flip(3).view(x.dtype)  # the integer view flips 2x faster for 1- and 2-byte dtypes
-        fmt = torch.channels_last if _pixels_last(x) else torch.contiguous_format
-        if not out.is_contiguous(memory_format=fmt):
-            return select_images(labels, out, x, empty_like_images(x))
-        if x.element_size() >= 4:  # whole-image copies beat the bitwise selection for 4- and 8-byte types
-            return copy_images(labels == 0, x, out)
-        return select_images(labels, out, x, out)  # the flip is the one allocation; the selection runs in place
-    cols = torch.arange(w, device=x.device)
-    cols = torch.where(labels.view(b, 1).bool(), cols.flip(0), cols)
-    index = cols.view(b, 1, 1, w).expand(b, c, h, w)
-    if _needs_grad(x):
-        y = torch.gather(x, 3, index)
-        if out is None:
-            return y.contiguous(memory_format=torch.channels_last if _pixels_last(x) else torch.contiguous_format)
-        return out.copy_(y)
-    if out is None:
-        out = empty_like_images(x)
-    xm, view = _moved(x)
-    torch.gather(xm, 3, index, out=view(out))
-    return out
+    if labels is None:
+        if _cpu.enabled(x):
+            return _cpu.hflip_all(x, _kernels.block_output(x, 2, out))
+        return _pixels(x, None, ("hflip",), _hflip_table, out)
+    if out is None and _cpu.enabled(x):
+        return _cpu.hflip(x, labels)
+    return _kernels.flip_columns(x, labels, out)
 
 
-def flip_columns_all(x: Tensor, out: Tensor) -> Tensor:
-    """The identity then the left-right mirror of every image, in block layout, into ``out`` (2B, C, H, W).
+def jigsaw(
+    x: Tensor,
+    labels: Tensor | None,
+    permutations: Sequence[int] | None = None,
+    tile_order: str = "row-major",
+    out: Tensor | None = None,
+) -> Tensor:
+    """Shuffle the four quadrants of each image (the :class:`~essl_aug.Jigsaw` family).
 
-    Two copies (one of them from a whole-batch ``flip``): the eager CPU path of the horizontal flip's ``all``
-    mode, where a per-pixel gather is 3x slower.
+    Label ``p`` is the tile permutation ``PERMUTATIONS[permutations[p]]`` (all 24 in the lexicographic order of
+    ``itertools.permutations(range(4))`` when ``permutations`` is None): output cell ``i`` receives input tile
+    ``perm[i]``, cells and tiles numbered row-major (0 top-left, 1 top-right, 2 bottom-left, 3 bottom-right), or
+    top-left, top-right, bottom-right, bottom-left with ``tile_order="clockwise"``.
+
+    Args:
+        x: images (B, C, H, W) with even H and W; any dtype.
+        labels: (B,) integers in ``[0, K)``, or None for all K elements.
+        permutations: indices into the 24 permutations, the identity (0) first; None for all 24.
+        tile_order: ``"row-major"`` or ``"clockwise"``.
+        out: optional result buffer.
+
+    Returns:
+        (B, C, H, W), or (K*B, C, H, W) in block layout for ``labels=None``.
 
     Example:
-        >>> flip_columns_all(torch.arange(2.).view(1, 1, 1, 2), torch.empty(2, 1, 1, 2)).flatten()
-        tensor([0., 1., 1., 0.])
+        >>> x = torch.arange(16.).view(1, 1, 4, 4)
+        >>> jigsaw(x, torch.tensor([23]))[0, 0]  # tiles reversed: (3, 2, 1, 0)
+        tensor([[10., 11.,  8.,  9.],
+                [14., 15., 12., 13.],
+                [ 2.,  3.,  0.,  1.],
+                [ 6.,  7.,  4.,  5.]])
+        >>> jigsaw(x, None, permutations=[0, 23]).shape
+        torch.Size([2, 1, 4, 4])
     """
-    b = x.shape[0]
-    out[:b].copy_(x)
-    out[b:].copy_(_bits(x).flip(3).view(x.dtype))
-    return out
+    indices = None if permutations is None else _ints(permutations, lambda: check_jigsaw(permutations, tile_order))
+
+    def table(height: int, width: int) -> Tensor:
+        chosen = check_jigsaw(indices, tile_order)
+        return _kernels.jigsaw_table(_kernels.jigsaw_permutations(chosen, tile_order), height, width)
+
+    return _pixels(x, labels, ("jigsaw", indices, tile_order), table, out)
 
 
-def permute_pixels_all(x: Tensor, table: Tensor, out: Tensor) -> Tensor:
-    """Every permutation of ``table`` applied to every image, in block layout, into ``out`` (K*B, C, H, W)."""
-    k = table.shape[0]
-    b, c, h, w = x.shape
-    if _needs_grad(x):
-        src = x.reshape(1, b, c, h * w).expand(k, b, c, h * w)
-        return out.copy_(torch.gather(src, 3, table.view(k, 1, 1, h * w).expand(k, b, c, h * w)).view(out.shape))
-    xm, view = _moved(x)
-    if _pixels_last(x) and out.is_contiguous(memory_format=torch.channels_last):
-        src = xm.permute(0, 2, 3, 1).reshape(1, b, h * w, c).expand(k, b, h * w, c)
-        dst = view(out).permute(0, 2, 3, 1).view(k, b, h * w, c)
-        torch.gather(src, 2, table.view(k, 1, h * w, 1).expand(k, b, h * w, c), out=dst)
-    else:
-        src = xm.reshape(1, b, c, h * w).expand(k, b, c, h * w)
-        result = out if out.is_contiguous() else torch.empty(out.shape, dtype=out.dtype, device=out.device)
-        dst = view(result).view(k, b, c, h * w)
-        torch.gather(src, 3, table.view(k, 1, 1, h * w).expand(k, b, c, h * w), out=dst)
-        if result is not out:
-            out.copy_(result)
-    return out
+def periodic_translate(
+    x: Tensor, labels: Tensor | None, steps: int | tuple[int, int] = 2, out: Tensor | None = None
+) -> Tensor:
+    """Cyclic shifts by whole fractions of the cell (the :class:`~essl_aug.PeriodicTranslation` family).
 
+    With ``steps = (sh, sw)``, label ``l = a * sw + b`` is ``torch.roll(x, (a * H // sh, b * W // sw),
+    dims=(-2, -1))``: content moves down by ``a * H / sh`` rows and right by ``b * W / sw`` columns, wrapping
+    around. ``steps=2`` is the reference photonics task: rolls (0, 0), (0, W/2), (H/2, 0), (H/2, W/2).
 
-def inversion_table(offset: Tensor, channels: int, dtype: torch.dtype, device: torch.device | str) -> Tensor:
-    """The label-indexed coefficients of :func:`blend`: row 0 is the identity, row 1 ``offset - x``.
+    Args:
+        x: images (B, C, H, W) with H divisible by ``sh`` and W by ``sw``; any dtype.
+        labels: (B,) integers in ``[0, sh * sw)``, or None for every shift.
+        steps: shifts per axis, an int for both or a pair ``(sh, sw)`` (any integers, e.g. ``numpy.int64``).
+        out: optional result buffer.
 
-    Float: (2, C + 1), row ``l`` = per-channel shift then the sign of ``x``. uint8: (2,) XOR masks ``[0, 255]``.
-    The identity's shift is ``-0.0``, so that ``x + shift`` keeps every value bit for bit (``-0.0`` included).
-    """
-    if dtype == torch.uint8:
-        return torch.tensor([0, 255], dtype=torch.uint8, device=device)
-    table = torch.zeros(2, channels + 1, dtype=torch.float64)
-    table[0, :channels] = -0.0
-    table[0, channels] = 1.0
-    table[1, :channels] = offset.to(torch.float64).expand(channels)
-    table[1, channels] = -1.0
-    return table.to(dtype).to(device)
-
-
-def blend(x: Tensor, labels: Tensor, table: Tensor, out: Tensor | None = None) -> Tensor:
-    """``shift[l] + sign[l] * x`` per image with the coefficients of :func:`inversion_table`: one fused pass.
-
-    Two small ops before the pass (select the coefficients, then ``addcmul``); bit-exact for both labels.
-    float16 / bfloat16 use ``where(sign < 0, shift - x, x)`` instead (the same rounding). Eager CPU calls
-    without autograd use ``x * sign`` then ``+ shift`` (two vectorised passes, the same rounding).
-    """
-    b, c = x.shape[:2]
-    grad = _needs_grad(x)
-    if out is None:
-        out = empty_like_images(x)
-    if x.dtype == torch.uint8:
-        return torch.bitwise_xor(x, table.index_select(0, labels).view(b, 1, 1, 1), out=out)
-    rows = table.index_select(0, labels)
-    shift, sign = rows[:, :c, None, None], rows[:, c:, None, None]
-    if cpu_fast_path(x):  # two vectorised passes; CPU addcmul with broadcast operands is 3-10x slower
-        return torch.mul(x, sign, out=out).add_(shift)  # ``x * sign`` is exact, so one rounding as addcmul
-    if x.dtype in (torch.float16, torch.bfloat16):
-        # half precision: CPU addcmul has no vectorised kernel for it; ``shift - x`` rounds the same way
-        if grad:
-            return out.copy_(torch.where(sign < 0, shift - x, x))
-        return torch.where(sign < 0, shift - x, x, out=out)
-    if grad:
-        return out.copy_(torch.addcmul(shift, sign, x))
-    return torch.addcmul(shift, sign, x, out=out)
-
-
-def invert(x: Tensor, labels: Tensor, offset: Tensor, out: Tensor | None = None) -> Tensor:
-    """Replace image ``i`` by ``offset - x[i]`` where ``labels[i] == 1``, keep it where 0.
-
-    ``offset`` is a per-channel (C,) tensor: ``1`` (or the pixel maximum) in pixel space,
-    ``(1 - 2 * mean) / std`` in normalised space. Computed as ``shift + sign * x`` in one fused pass
-    (:func:`blend`), which is bit-exact for both labels. uint8 uses ``x ^ 255``.
+    Returns:
+        (B, C, H, W), or (sh*sw*B, C, H, W) in block layout for ``labels=None``.
 
     Example:
-        >>> invert(torch.tensor([[[[0.25]]], [[[0.25]]]]), torch.tensor([0, 1]), torch.ones(1)).flatten()
+        >>> x = torch.arange(16.).view(1, 1, 4, 4)
+        >>> torch.equal(periodic_translate(x, torch.tensor([3])), torch.roll(x, (2, 2), dims=(-2, -1)))
+        True
+        >>> torch.equal(periodic_translate(x, torch.tensor([1]), steps=(1, 4)), torch.roll(x, 1, dims=-1))
+        True
+    """
+    if type(steps) is int:
+        pair: tuple[int, int] = (steps, steps)
+    elif type(steps) is tuple and len(steps) == 2 and type(steps[0]) is int and type(steps[1]) is int:
+        pair = steps
+    else:  # other integer types (numpy.int64, ...): checked and converted now
+        pair = check_steps(steps)
+
+    def table(height: int, width: int) -> Tensor:
+        return _kernels.translation_table(check_steps(pair), height, width)
+
+    return _pixels(x, labels, ("translate", pair), table, out)
+
+
+def d4(x: Tensor, labels: Tensor | None, out: Tensor | None = None) -> Tensor:
+    """The 8 symmetries of the square (the :class:`~essl_aug.D4` family).
+
+    Label ``l = 2 * k + f`` is ``torch.rot90(x, k, dims=(-2, -1))`` followed by ``.flip(-2)`` when ``f == 1``
+    (the labels of ``Product([Rotation(), VerticalFlip()])``): 0, 2, 4, 6 are the rotations, 1, 3, 5, 7 the mirrors.
+
+    Args:
+        x: square images (B, C, H, W), H == W; any dtype and channel count.
+        labels: (B,) integers in ``[0, 8)``, or None for all 8.
+        out: optional result buffer.
+
+    Returns:
+        (B, C, H, W), or (8B, C, H, W) in block layout for ``labels=None``.
+
+    Example:
+        >>> x = torch.arange(4.).view(1, 1, 2, 2)
+        >>> d4(x, torch.tensor([3]))  # a quarter turn, then a vertical flip: the anti-diagonal mirror
+        tensor([[[[0., 2.],
+                  [1., 3.]]]])
+        >>> torch.equal(d4(x, torch.tensor([5])), torch.rot90(x, 2, dims=(-2, -1)).flip(-2))
+        True
+    """
+    return _pixels(x, labels, ("d4",), _kernels.d4_table, out)
+
+
+def periodic_roll(x: Tensor, shifts: Tensor) -> Tensor:
+    """Roll each image by its own whole-pixel shift, with wrap-around (a batched ``torch.roll``).
+
+    Not a label family: any shift per image (the invariance augmentation
+    :class:`~essl_aug.RandomPeriodicShift` draws them). Checks its arguments.
+
+    Args:
+        x: images (B, C, H, W).
+        shifts: (B, 2) integer tensor on ``x.device``: rows moved down and columns moved right per image
+            (any integers; taken modulo H and W).
+
+    Returns:
+        (B, C, H, W): ``out[i] == torch.roll(x[i], tuple(shifts[i]), dims=(-2, -1))``; ``x`` is not modified.
+
+    Example:
+        >>> x = torch.arange(8.).view(2, 1, 2, 2)
+        >>> torch.equal(periodic_roll(x, torch.tensor([[1, 0], [0, 1]]))[1], torch.roll(x[1], (0, 1), (-2, -1)))
+        True
+    """
+    check_images(x)
+    check_shifts(shifts, x)
+    return _kernels.roll_images(x, shifts)
+
+
+# -- values: blur, inversion, grayscale ------------------------------------------------------------------------------
+
+
+def blur_levels(
+    x: Tensor,
+    labels: Tensor | None,
+    kernel_sizes: Sequence[int] = REFERENCE_KERNEL_SIZES,
+    sigmas: Sequence[float] | None = None,
+    out: Tensor | None = None,
+) -> Tensor:
+    """Gaussian blur levels (the :class:`~essl_aug.BlurLevels` family): label 0 keeps the image.
+
+    Label ``l >= 1`` blurs with ``torchvision.transforms.v2.functional.gaussian_blur`` of kernel size
+    ``kernel_sizes[l - 1]`` and sigma ``sigmas[l - 1]`` (torchvision's default ``0.15 * k + 0.35`` when None),
+    reflect borders: by default kernels 5, 9, 15, the reference E-SSL levels. Every image goes through one
+    separable convolution with its own kernel row (smaller kernels zero-padded, so each matches its own size to
+    float rounding; the same arithmetic as kornia's ``filter2d_separable``, bit for bit).
+
+    Args:
+        x: float images (B, C, H, W), larger than the largest kernel's radius; finite pixels (a NaN or infinity
+            spreads over its window, for label 0 too).
+        labels: (B,) integers in ``[0, len(kernel_sizes) + 1)``, or None for every level.
+        kernel_sizes: odd size of each level's kernel.
+        sigmas: standard deviation of each level, or None for torchvision's default.
+        out: optional result buffer.
+
+    Returns:
+        (B, C, H, W), or (K*B, C, H, W) in block layout for ``labels=None``.
+
+    Example:
+        >>> from torchvision.transforms.v2.functional import gaussian_blur
+        >>> x = torch.rand(2, 3, 16, 16)
+        >>> y = blur_levels(x, torch.tensor([0, 2]))
+        >>> torch.equal(y[0], x[0]), bool((y[1] - gaussian_blur(x[1], [9, 9])).abs().max() < 1e-6)
+        (True, True)
+    """
+    sizes = _ints(kernel_sizes, lambda: check_blur_levels(kernel_sizes, sigmas, _kernels.default_sigma))
+    chosen = (
+        None if sigmas is None else _floats(sigmas, lambda: check_blur_levels(sizes, sigmas, _kernels.default_sigma))
+    )
+
+    def build() -> Tensor:
+        table = _kernels.blur_kernel_table(*check_blur_levels(sizes, chosen, _kernels.default_sigma))
+        return table.to(device=x.device, dtype=x.dtype)
+
+    kernels = _PLANS.get(("blur", sizes, chosen, x.device, x.dtype), build)
+    if labels is None:
+        return _kernels.each_element(
+            lambda x, labels, out: _kernels.separable_blur(x, labels, kernels, out),
+            x,
+            kernels.shape[0],
+            _kernels.block_output(x, kernels.shape[0], out),
+        )
+    return _kernels.separable_blur(x, labels, kernels, out)
+
+
+def invert(
+    x: Tensor, labels: Tensor | None, offset: float | Sequence[float] = 1.0, out: Tensor | None = None
+) -> Tensor:
+    """Colour inversion (the :class:`~essl_aug.Inversion` family): label 1 is ``offset - x``, label 0 keeps ``x``.
+
+    ``offset`` is one value or one per channel: ``1`` (or the pixel maximum) in pixel space, as
+    ``torchvision.transforms.v2.functional.invert``; ``(1 - 2 * mean) / std`` per channel in normalised space (the
+    normalised image of ``1 - pixels``). uint8 images are inverted as ``255 - x`` (``x ^ 255``) whatever the
+    offset. Label 1 is computed as ``offset - x`` (one rounding, the offset first rounded to the dtype of ``x``);
+    label 0 is a copy of ``x``, every bit kept (``-0.0``, NaN payloads, signalling NaNs).
+
+    Args:
+        x: images (B, C, H, W), float or uint8.
+        labels: (B,) integers in ``[0, 2)``, or None for both elements.
+        offset: the value each pixel is reflected to, a float or a sequence of C floats.
+        out: optional result buffer.
+
+    Returns:
+        (B, C, H, W), or (2B, C, H, W) in block layout for ``labels=None``.
+
+    Example:
+        >>> invert(torch.tensor([[[[0.25]]], [[[0.25]]]]), torch.tensor([0, 1])).flatten()
         tensor([0.2500, 0.7500])
+        >>> invert(torch.tensor([[[[3]]]], dtype=torch.uint8), torch.tensor([1])).flatten()
+        tensor([252], dtype=torch.uint8)
     """
-    return blend(x, labels, inversion_table(offset, x.shape[1], x.dtype, x.device), out)
+    if labels is None:
+        return _kernels.each_element(
+            lambda x, labels, out: invert(x, labels, offset, out), x, 2, _kernels.block_output(x, 2, out)
+        )
+    channels = x.shape[1]
+    if x.dtype == torch.uint8:
+        key: tuple[Hashable, ...] = ("invert", x.dtype, x.device)
+        offsets: tuple[float, ...] = ()
+    else:
+        offsets = (float(offset),) if isinstance(offset, (int, float)) else tuple(float(o) for o in offset)
+        key = ("invert", x.dtype, x.device, channels, *(o.hex() for o in offsets))  # hex: -0.0 is not 0.0
+    table = _PLANS.get(key, lambda: _kernels.inversion_table(offsets, channels, x.dtype, x.device))
+    if x.dtype != torch.uint8 and _cpu.enabled(x):
+        return _cpu.blend(x, labels, table, out)
+    return _kernels.blend(x, labels, table, out)
 
 
-def grayscale(x: Tensor, labels: Tensor, out: Tensor | None = None) -> Tensor:
-    """Replace image ``i`` by its luma, repeated over the 3 channels, where ``labels[i] == 1``.
+def grayscale(x: Tensor, labels: Tensor | None, out: Tensor | None = None) -> Tensor:
+    """3-channel grayscale where ``labels[i] == 1`` (the :class:`~essl_aug.Grayscale` family).
 
-    Matches ``torchvision.transforms.v2.functional.rgb_to_grayscale(x, num_output_channels=3)``
-    bit for bit (same weights, same operation order; uint8 is truncated like torchvision). The per-image
-    choice is a ``where``, or :func:`select_images` in eager CPU calls on 1- and 2-byte dtypes or cache-sized batches.
+    Matches ``torchvision.transforms.v2.functional.rgb_to_grayscale(x, num_output_channels=3)`` bit for bit
+    (the weights :data:`GRAY_WEIGHTS`, the same operation order; uint8 is truncated like torchvision).
+
+    Args:
+        x: RGB images (B, 3, H, W), float or uint8.
+        labels: (B,) integers in ``[0, 2)``, or None for both elements.
+        out: optional result buffer.
+
+    Returns:
+        (B, 3, H, W), or (2B, 3, H, W) in block layout for ``labels=None``.
+
+    Example:
+        >>> from torchvision.transforms.v2.functional import rgb_to_grayscale
+        >>> x = torch.rand(2, 3, 4, 4)
+        >>> y = grayscale(x, torch.tensor([0, 1]))
+        >>> torch.equal(y[0], x[0]), torch.equal(y[1], rgb_to_grayscale(x[1], num_output_channels=3))
+        (True, True)
     """
+    if labels is None:
+        return _kernels.each_element(grayscale, x, 2, _kernels.block_output(x, 2, out))
     r, g, b = x.unbind(dim=-3)
     luma = r.mul(GRAY_WEIGHTS[0]).add_(g, alpha=GRAY_WEIGHTS[1]).add_(b, alpha=GRAY_WEIGHTS[2])
     luma = luma.unsqueeze(-3).to(x.dtype)
     if out is None:
         out = empty_like_images(x)
-    if cpu_fast_path(x) and (x.element_size() < 4 or x.numel() * x.element_size() <= SELECT_MAX_BYTES):
-        return select_images(labels, luma, x, out)
-    if _needs_grad(x):
-        return out.copy_(torch.where(labels.view(-1, 1, 1, 1).bool(), luma, x))
-    return torch.where(labels.view(-1, 1, 1, 1).bool(), luma, x, out=out)
-
-
-def blur_levels(x: Tensor, labels: Tensor, kernels: Tensor, out: Tensor | None = None) -> Tensor:
-    """Blur image ``i`` with the separable 1-D kernel ``kernels[labels[i]]`` (reflect borders).
-
-    ``kernels`` is (K, S) with S odd; shorter kernels are zero-padded to S, so each row reproduces a
-    blur with its own (smaller) kernel size exactly. The same arithmetic as kornia's
-    ``filter2d_separable`` (reflect pad and grouped ``conv2d`` along W, then along H; bit-identical to
-    it), without its wrapper: one kernel row per image, shared by its channels.
-    """
-    b, c, h, w = x.shape
-    s = kernels.shape[1]
-    p = s // 2
-    if x.numel() == 0:
-        return empty_like_images(x) if out is None else out
-    table = kernels.to(device=x.device, dtype=x.dtype)
-    weight = table.index_select(0, labels).view(b, 1, s).expand(b, c, s).reshape(b * c, 1, s)
-    # Large images pad both axes at once (the same values, one pass fewer: ~10 % at 224 px); on small ones the
-    # padded rows would make the first convolution cost more than the pass saves, so rows are padded after it.
-    rows_first = min(h, w) >= 64
-    y = torch.nn.functional.pad(x.reshape(1, b * c, h, w), (p, p, p, p) if rows_first else (p, p, 0, 0), mode="reflect")
-    y = torch.nn.functional.conv2d(y, weight.view(b * c, 1, 1, s), groups=b * c)
-    if not rows_first:
-        y = torch.nn.functional.pad(y, (0, 0, p, p), mode="reflect")
-    y = torch.nn.functional.conv2d(y, weight.view(b * c, 1, s, 1), groups=b * c).view(b, c, h, w)
-    if out is None:
-        return y.contiguous(memory_format=torch.channels_last if _pixels_last(x) else torch.contiguous_format)
-    out.copy_(y)
-    return out
+    if _cpu.selects(x):
+        return _kernels.select_images(labels, luma, x, out)
+    return _kernels.where_images(labels, luma, x, out)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from essl_aug import functional as F
+from essl_aug import functional as EF
 from essl_aug._validation import EXACT_DTYPES
 from essl_aug.family import TransformFamily
 
@@ -25,6 +25,7 @@ class Grayscale(TransformFamily):
     name = "grayscale"
     num_classes = 2
     dtypes = EXACT_DTYPES
+    pointwise = True
 
     def check(self, x: Tensor) -> None:
         super().check(x)
@@ -32,4 +33,7 @@ class Grayscale(TransformFamily):
             raise ValueError(f"grayscale needs RGB images with 3 channels, but `x` has {x.shape[-3]}; convert to RGB.")
 
     def _apply(self, x: Tensor, labels: Tensor, out: Tensor | None) -> Tensor:
-        return F.grayscale(x, labels, out)
+        return EF.grayscale(x, labels, out)
+
+    def _apply_all(self, x: Tensor, out: Tensor) -> Tensor:
+        return EF.grayscale(x, None, out)

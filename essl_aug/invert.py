@@ -7,8 +7,8 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor
 
-from essl_aug import functional as F
-from essl_aug._validation import EXACT_DTYPES
+from essl_aug import functional as EF
+from essl_aug._validation import EXACT_DTYPES, check_finite
 from essl_aug.family import GroupFamily
 
 
@@ -23,6 +23,9 @@ class Inversion(GroupFamily):
       - ``naive_normalized=True`` reproduces the co-author code's ``1 - x`` on normalised tensors (not a
         true inversion; for comparisons only).
 
+    Label 0 returns ``x`` bit for bit (NaN payloads and signed zeros included). uint8 images are always inverted as
+    ``255 - x``, so on uint8 ``max_val`` must be left at its default (or be 255).
+
     Example:
         >>> Inversion().apply(torch.tensor([[[[0.25]]]]), torch.tensor([1]))
         tensor([[[[0.7500]]]])
@@ -31,6 +34,7 @@ class Inversion(GroupFamily):
     name = "invert"
     num_classes = 2
     dtypes = EXACT_DTYPES
+    pointwise = True
 
     def __init__(
         self,
@@ -52,26 +56,29 @@ class Inversion(GroupFamily):
             mean, std = normalize["mean"], normalize["std"]
         if (mean is None) != (std is None):
             raise ValueError("`mean` and `std` must be given together (normalised-space inversion).")
-        if std is not None and any(float(s) <= 0 for s in std):
-            raise ValueError(f"`std` must be positive, got {list(std)}.")
-        if std is not None and len(mean) != len(std):
-            raise ValueError(f"`mean` and `std` must have the same length, got {len(mean)} and {len(std)}.")
-        self.mean = None if mean is None else tuple(float(m) for m in mean)
-        self.std = None if std is None else tuple(float(s) for s in std)
-        self.max_val = float(max_val)
+        self.mean = None if mean is None else check_finite(mean, "mean")
+        self.std = None if std is None else check_finite(std, "std", positive=True)
+        if self.mean is not None and self.std is not None and len(self.mean) != len(self.std):
+            raise ValueError(f"`mean` and `std` must have the same length, got {len(self.mean)} and {len(self.std)}.")
+        (self.max_val,) = check_finite([max_val], "max_val")
         self.naive_normalized = naive_normalized
-        self._offsets: dict[tuple[torch.device, torch.dtype, int], Tensor] = {}
-        if self.mean is None or naive_normalized:
+        if self.mean is None or self.std is None or naive_normalized:
             self.offset = torch.tensor([self.max_val], dtype=torch.float64)
         else:
             m = torch.tensor(self.mean, dtype=torch.float64)
             s = torch.tensor(self.std, dtype=torch.float64)
             self.offset = (1 - 2 * m) / s
+        self._offsets = tuple(self.offset.tolist())  # the float64 values, as the functional op takes them
 
     def check(self, x: Tensor) -> None:
         super().check(x)
         if x.dtype == torch.uint8 and self.mean is not None:
             raise TypeError("normalised-space inversion needs a float `x`; uint8 images are pixel values.")
+        if x.dtype == torch.uint8 and self.max_val not in (1.0, 255.0):
+            raise ValueError(
+                f"`max_val`={self.max_val:g} does not apply to uint8 images, which are inverted as 255 - x; leave "
+                "`max_val` at its default (or 255) for uint8, or convert `x` to float first (e.g. `x.float()`)."
+            )
         if self.offset.numel() > 1 and x.shape[-3] != self.offset.numel():
             raise ValueError(
                 f"`x` has {x.shape[-3]} channels but `mean`/`std` have {self.offset.numel()} entries; "
@@ -79,16 +86,10 @@ class Inversion(GroupFamily):
             )
 
     def _apply(self, x: Tensor, labels: Tensor, out: Tensor | None) -> Tensor:
-        key = (x.device, x.dtype, x.shape[-3])
-        table = self._offsets.get(key)
-        if table is None:  # cached per device: a host-to-device copy on every call would synchronise
-            table = self._offsets[key] = F.inversion_table(self.offset, x.shape[-3], x.dtype, x.device)
-        return F.blend(x, labels, table, out)
+        return EF.invert(x, labels, self._offsets, out)
 
-    def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        state["_offsets"] = {}
-        return state
+    def _apply_all(self, x: Tensor, out: Tensor) -> Tensor:
+        return EF.invert(x, None, self._offsets, out)
 
     def compose(self, a: Tensor, b: Tensor) -> Tensor:
         return a ^ b

@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor
 
-from essl_aug.permutation import PixelPermutationFamily, grid_index
+from essl_aug import _kernels
+from essl_aug import functional as EF
+from essl_aug._validation import check_jigsaw, check_num_classes
+from essl_aug.functional import PERMUTATIONS
+from essl_aug.permutation import PixelPermutationFamily
 
-#: All 24 permutations of 4 tiles in lexicographic order; index 0 is the identity.
-PERMUTATIONS: tuple[tuple[int, ...], ...] = tuple(itertools.permutations(range(4)))
-
-#: Row-major position of each cell when the cells are numbered clockwise (TL, TR, BR, BL).
-_CLOCKWISE = (0, 1, 3, 2)
-
-
-def _to_row_major(perm: Sequence[int], tile_order: str) -> tuple[int, ...]:
-    if tile_order == "row-major":
-        return tuple(perm)
-    row = [0] * 4
-    for j, src in enumerate(perm):
-        row[_CLOCKWISE[j]] = _CLOCKWISE[src]
-    return tuple(row)
+__all__ = ["PERMUTATIONS", "Jigsaw"]
 
 
 class Jigsaw(PixelPermutationFamily):
@@ -37,7 +27,7 @@ class Jigsaw(PixelPermutationFamily):
     reproduces the co-author E-SSL code's labels (its tiles ``[[s0, s1], [s3, s2]]``).
 
     ``permutations`` picks a subset (indices into the 24, identity first); the family then has
-    ``len(permutations)`` classes and keeps group operations only if the subset is a subgroup.
+    ``len(permutations)`` classes (at least 2) and keeps group operations only if the subset is a subgroup.
     Requires even H and W.
 
     Example:
@@ -53,17 +43,11 @@ class Jigsaw(PixelPermutationFamily):
 
     def __init__(self, permutations: Sequence[int] | None = None, tile_order: str = "row-major") -> None:
         super().__init__()
-        if tile_order not in ("row-major", "clockwise"):
-            raise ValueError(f"`tile_order` must be 'row-major' or 'clockwise', got {tile_order!r}.")
-        chosen = list(range(24)) if permutations is None else [int(p) for p in permutations]
-        if not chosen or chosen[0] != 0:
-            raise ValueError("`permutations` must start with 0, the identity (label 0 is always the identity).")
-        if len(set(chosen)) != len(chosen) or not all(0 <= p < 24 for p in chosen):
-            raise ValueError(f"`permutations` must be distinct indices in [0, 24), got {chosen}.")
-        self.permutation_indices = tuple(chosen)
+        self.permutation_indices = check_jigsaw(permutations, tile_order)
+        check_num_classes(len(self.permutation_indices), "permutations", "give the identity 0 and at least one more")
         self.tile_order = tile_order
-        self.perms = torch.tensor([_to_row_major(PERMUTATIONS[p], tile_order) for p in chosen], dtype=torch.long)
-        self.num_classes = len(chosen)
+        self.perms = _kernels.jigsaw_permutations(self.permutation_indices, tile_order)
+        self.num_classes = len(self.permutation_indices)
         self._cayley = self._build_cayley()
 
     def _build_cayley(self) -> Tensor | None:
@@ -94,10 +78,13 @@ class Jigsaw(PixelPermutationFamily):
             )
 
     def build_table(self, height: int, width: int) -> Tensor:
-        th, tw = height // 2, width // 2
-        tiles = grid_index(height, width).view(2, th, 2, tw).permute(0, 2, 1, 3).reshape(4, th, tw)
-        out = tiles[self.perms]  # (K, 4, th, tw): output cell i holds tile perms[k, i]
-        return out.view(-1, 2, 2, th, tw).permute(0, 1, 3, 2, 4).reshape(self.num_classes, height * width)
+        return _kernels.jigsaw_table(self.perms, height, width)
+
+    def _apply(self, x: Tensor, labels: Tensor, out: Tensor | None) -> Tensor:
+        return EF.jigsaw(x, labels, self.permutation_indices, self.tile_order, out)
+
+    def _apply_all(self, x: Tensor, out: Tensor) -> Tensor:
+        return EF.jigsaw(x, None, self.permutation_indices, self.tile_order, out)
 
     def _require_group(self) -> Tensor:
         if self._cayley is None:

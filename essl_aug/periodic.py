@@ -12,18 +12,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from essl_aug._validation import check_images, check_square
-from essl_aug.family import _memory_format
-from essl_aug.permutation import PixelPermutationFamily, grid_index
+from essl_aug import _kernels
+from essl_aug import functional as EF
+from essl_aug._validation import check_images, check_num_classes, check_square, check_steps
+from essl_aug.functional import periodic_roll
+from essl_aug.permutation import PixelPermutationFamily
 
-
-def _steps_pair(steps: int | tuple[int, int]) -> tuple[int, int]:
-    pair = (steps, steps) if isinstance(steps, int) else tuple(steps)
-    if len(pair) != 2 or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in pair):
-        raise ValueError(
-            f"`steps` must be a positive int or a pair (steps_h, steps_w) of positive ints, got {steps!r}."
-        )
-    return pair  # type: ignore[return-value]
+__all__ = ["D4", "PeriodicTranslation", "RandomPeriodicShift", "periodic_roll"]
 
 
 class PeriodicTranslation(PixelPermutationFamily):
@@ -37,7 +32,8 @@ class PeriodicTranslation(PixelPermutationFamily):
     ``sh`` and W by ``sw``.
 
     Args:
-        steps: number of shifts per axis, an int for both or a pair ``(sh, sw)``; ``sh * sw`` classes.
+        steps: number of shifts per axis, an int for both or a pair ``(sh, sw)`` (any integers, e.g. ``numpy.int64``);
+            ``sh * sw`` classes, at least 2.
 
     Example:
         >>> x = torch.arange(16.).view(1, 1, 4, 4)
@@ -54,8 +50,9 @@ class PeriodicTranslation(PixelPermutationFamily):
 
     def __init__(self, steps: int | tuple[int, int] = 2) -> None:
         super().__init__()
-        self.steps = _steps_pair(steps)
+        self.steps = check_steps(steps)
         self.num_classes = self.steps[0] * self.steps[1]
+        check_num_classes(self.num_classes, "steps", "use at least 2 shifts on one axis, e.g. steps=2 or (1, 2)")
 
     def check(self, x: Tensor) -> None:
         super().check(x)
@@ -68,13 +65,13 @@ class PeriodicTranslation(PixelPermutationFamily):
             )
 
     def build_table(self, height: int, width: int) -> Tensor:
-        idx = grid_index(height, width)
-        sh, sw = self.steps
-        rows = []
-        for a in range(sh):
-            for b in range(sw):
-                rows.append(torch.roll(idx, (a * height // sh, b * width // sw), dims=(0, 1)).reshape(-1))
-        return torch.stack(rows)
+        return _kernels.translation_table(self.steps, height, width)
+
+    def _apply(self, x: Tensor, labels: Tensor, out: Tensor | None) -> Tensor:
+        return EF.periodic_translate(x, labels, self.steps, out)
+
+    def _apply_all(self, x: Tensor, out: Tensor) -> Tensor:
+        return EF.periodic_translate(x, None, self.steps, out)
 
     def compose(self, a: Tensor, b: Tensor) -> Tensor:
         sh, sw = self.steps
@@ -115,12 +112,13 @@ class D4(PixelPermutationFamily):
         check_square(x, "the d4 family")
 
     def build_table(self, height: int, width: int) -> Tensor:
-        idx = grid_index(height, width)
-        rows = []
-        for k in range(4):
-            turned = torch.rot90(idx, k, dims=(0, 1))
-            rows += [turned.reshape(-1), turned.flip(0).reshape(-1)]
-        return torch.stack(rows)
+        return _kernels.d4_table(height, width)
+
+    def _apply(self, x: Tensor, labels: Tensor, out: Tensor | None) -> Tensor:
+        return EF.d4(x, labels, out)
+
+    def _apply_all(self, x: Tensor, out: Tensor) -> Tensor:
+        return EF.d4(x, None, out)
 
     def compose(self, a: Tensor, b: Tensor) -> Tensor:
         ka, fa = a // 2, a % 2
@@ -131,39 +129,6 @@ class D4(PixelPermutationFamily):
     def inverse(self, a: Tensor) -> Tensor:
         k, f = a // 2, a % 2
         return torch.where(f == 1, a, 2 * ((-k) % 4))
-
-
-def periodic_roll(x: Tensor, shifts: Tensor) -> Tensor:
-    """Roll each image by its own whole-pixel shift, with wrap-around (a batched ``torch.roll``).
-
-    Args:
-        x: images (B, C, H, W).
-        shifts: (B, 2) integer tensor on ``x.device``: rows moved down and columns moved right per image
-            (any integers; taken modulo H and W).
-
-    Returns:
-        (B, C, H, W): ``out[i] == torch.roll(x[i], tuple(shifts[i]), dims=(-2, -1))``; ``x`` is not modified.
-
-    Example:
-        >>> x = torch.arange(8.).view(2, 1, 2, 2)
-        >>> torch.equal(periodic_roll(x, torch.tensor([[1, 0], [0, 1]]))[1], torch.roll(x[1], (0, 1), (-2, -1)))
-        True
-    """
-    check_images(x)
-    if not isinstance(shifts, Tensor) or shifts.dtype.is_floating_point or shifts.dtype == torch.bool:
-        raise TypeError("`shifts` must be an integer torch.Tensor shaped (B, 2); use `shifts.long()`.")
-    if shifts.shape != (x.shape[0], 2):
-        raise ValueError(
-            f"`shifts` must have shape ({x.shape[0]}, 2), one (rows, cols) pair per image, got {tuple(shifts.shape)}."
-        )
-    if shifts.device != x.device:
-        raise ValueError(f"`shifts` is on {shifts.device} but `x` is on {x.device}; use `shifts.to(x.device)`.")
-    b, c, h, w = x.shape
-    rows = (torch.arange(h, device=x.device)[None, :] - shifts[:, :1].long()) % h  # (B, H): source row
-    cols = (torch.arange(w, device=x.device)[None, :] - shifts[:, 1:].long()) % w  # (B, W): source column
-    index = (rows[:, :, None] * w + cols[:, None, :]).view(b, 1, h * w).expand(b, c, h * w)
-    out = torch.gather(x.reshape(b, c, h * w), 2, index).view(b, c, h, w)
-    return out.contiguous(memory_format=_memory_format(x))
 
 
 class RandomPeriodicShift(nn.Module):

@@ -8,29 +8,130 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from essl_aug import _kernels
+from essl_aug._cache import PlanCache
+from essl_aug._kernels import PixelPlan
 from essl_aug.family import GroupFamily, TransformFamily
-from essl_aug.permutation import PixelPermutationFamily, apply_pixel_table, apply_pixel_table_all
+from essl_aug.permutation import PixelPermutationFamily
 
-#: Side of the generic probe image used to find a product's multiplication table.
-_PROBE_SIZE = 16
+#: Largest square side tried when deriving the composition law of a product's pixel factors from their tables.
+_MAX_SIDE = 256
 
 
-def _cayley_table(family: TransformFamily) -> Tensor | None:
-    """(K, K) labels of "b then a", found by applying every element to a generic image; None if not closed."""
-    k = family.num_classes
-    gen = torch.Generator().manual_seed(0)
-    probe = torch.rand(1, 3, _PROBE_SIZE, _PROBE_SIZE, generator=gen, dtype=torch.float64)
-    elements = family.apply_all(probe)  # (K, 3, S, S): element b applied to the probe
-    flat = elements.reshape(k, -1)
-    table = torch.empty(k, k, dtype=torch.long)
+def _moves_pixels(family: TransformFamily) -> bool:
+    """True when every element of ``family`` is a pixel permutation with a table (see :meth:`Product.table`)."""
+    if isinstance(family, Product):
+        return family._pixel
+    return isinstance(family, PixelPermutationFamily)
+
+
+def _is_group(family: TransformFamily) -> bool:
+    return isinstance(family, GroupFamily) and bool(getattr(family, "is_group", True))
+
+
+def _accepts(family: TransformFamily, side: int) -> bool:
+    try:
+        family.check(torch.empty(1, 3, side, side))
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _row_keys(rows: Tensor, weights: Tensor) -> Tensor:
+    """One int64 key per row of pixel indices (a hash: equal rows give equal keys; matches are verified)."""
+    return (rows * weights).sum(dim=-1)
+
+
+def _cayley(table: Tensor) -> Tensor | None:
+    """(K, K) labels of "``b`` first, then ``a``" for the (K, N) pixel table; None when the set is not closed.
+
+    Entry ``[a, b]`` is the smallest label whose row equals ``table[b][table[a]]`` (moving by ``b``, then by
+    ``a``): the smallest, so that labels which move pixels alike resolve the same way on every grid.
+    """
+    k, n = table.shape
+    weights = torch.randint(-(2**62), 2**62, (n,), generator=torch.Generator().manual_seed(0))
+    keys = _row_keys(table, weights)
+    order = keys.argsort(stable=True)  # equal rows: the smallest label first
+    sorted_keys = keys.index_select(0, order)
+    result = torch.empty(k, k, dtype=torch.long)
     for a in range(k):
-        composed = family.apply(elements, torch.full((k,), a, dtype=torch.long)).reshape(k, -1)
-        dist = torch.cdist(composed, flat)
-        best = dist.argmin(dim=1)
-        if not torch.all(dist.gather(1, best[:, None]) < 1e-9):
-            return None
-        table[a] = best
-    return table
+        composed = table.gather(1, table[a].expand(k, n))  # row b: table[b] gathered at table[a]
+        found = order.index_select(0, torch.searchsorted(sorted_keys, _row_keys(composed, weights)).clamp_max(k - 1))
+        missed = (table.index_select(0, found) != composed).any(dim=1)
+        for b in missed.nonzero().flatten().tolist():  # a key collision, or a row outside the set
+            same = (table == composed[b]).all(dim=1).nonzero()
+            if same.numel() == 0:
+                return None
+            found[b] = same[0, 0]
+        result[a] = found
+    return result
+
+
+class _PixelLaw:
+    """How the pixel factors of a product compose: per factor when they commute, else by a Cayley table.
+
+    ``cayley`` is None for commuting factors; otherwise (K_P, K_P) over the mixed-radix labels of the pixel
+    factors alone.
+    """
+
+    def __init__(self, cayley: Tensor | None) -> None:
+        self.cayley = cayley
+        self.inverses = None if cayley is None else (cayley == 0).to(torch.uint8).argmax(dim=0)
+        self._on: dict[torch.device, tuple[Tensor, Tensor]] = {}
+
+    def tables(self, device: torch.device) -> tuple[Tensor, Tensor]:
+        """The Cayley table and the inverses on ``device`` (copied once per device)."""
+        if self.cayley is None or self.inverses is None:
+            raise TypeError("the pixel factors compose per factor; there is no table")
+        if device not in self._on:
+            self._on[device] = (self.cayley.to(device), self.inverses.to(device))
+        return self._on[device]
+
+    @staticmethod
+    def derive(factors: Sequence[TransformFamily]) -> _PixelLaw | str:
+        """The law of ``factors`` (pixel permutation groups, in the order they are applied), or why there is none.
+
+        Found from the factors' own pixel tables on the smallest square grid they accept, and confirmed on the grid
+        twice as large (a small grid can make distinct elements coincide); the first pair of grids that agree is
+        kept.
+        """
+        side = next((s for s in range(2, _MAX_SIDE + 1) if all(_accepts(f, s) for f in factors)), 0)
+        previous: tuple[bool, Tensor | None] | None = None
+        while side and side <= _MAX_SIDE:
+            law = _PixelLaw._at(factors, side)
+            if previous is not None and previous[0] == law[0] and _same(previous[1], law[1]):
+                return _PixelLaw(law[1]) if law[0] else "it is not closed under composition"
+            previous, side = law, 2 * side
+        return f"the law of its pixel factors could not be found from their tables (square grids up to {_MAX_SIDE})"
+
+    @staticmethod
+    def _at(factors: Sequence[TransformFamily], side: int) -> tuple[bool, Tensor | None]:
+        """(closed, Cayley table or None when the factors commute) on a ``side`` x ``side`` grid."""
+        tables = [_table(f, side) for f in factors]
+        if all(_commute(tables[i], tables[j]) for i in range(len(tables)) for j in range(i + 1, len(tables))):
+            return True, None
+        composed = tables[0]
+        for t in tables[1:]:
+            composed = _kernels.compose_tables(composed, t)
+        cayley = _cayley(composed)
+        return cayley is not None, cayley
+
+
+def _table(family: TransformFamily, side: int) -> Tensor:
+    if isinstance(family, (PixelPermutationFamily, Product)):
+        return family.table(side, side)
+    raise TypeError(f"{family!r} has no pixel table")
+
+
+def _commute(p: Tensor, q: Tensor) -> bool:
+    """Whether every row of ``p`` commutes with every row of ``q`` (as pixel permutations)."""
+    pq = p[:, None, :].expand(-1, q.shape[0], -1).gather(2, q[None].expand(p.shape[0], -1, -1))
+    qp = q[None, :, :].expand(p.shape[0], -1, -1).gather(2, p[:, None, :].expand(-1, q.shape[0], -1))
+    return torch.equal(pq, qp)
+
+
+def _same(a: Tensor | None, b: Tensor | None) -> bool:
+    return (a is None and b is None) or (a is not None and b is not None and torch.equal(a, b))
 
 
 class Product(GroupFamily):
@@ -42,9 +143,15 @@ class Product(GroupFamily):
     Label 0 is the identity. ``Product([Rotation(), VerticalFlip()])`` is the 8-element dihedral group
     of the square: label ``2 * k + f`` is ``rot90(x, k)`` followed by a vertical flip when ``f == 1``.
 
-    When every factor moves pixels only, the product is a single gather (the tables are composed). Group
-    operations are available when every factor is a group and the product set is closed under
-    composition (checked numerically on first use).
+    When every factor moves pixels only, the product is a single gather (the tables are composed).
+
+    Group operations (``compose``, ``inverse``, ``is_group``) are derived from the factors on first use, without
+    any probe image: every factor must be a group; pointwise factors (:attr:`TransformFamily.pointwise`, e.g.
+    inversion) commute with every pixel move and compose per factor (at most one of them, since two need not
+    commute with each other); the pixel-moving factors compose per factor when their tables commute (a direct
+    product, e.g. translations x inversion), otherwise by the Cayley table of their composed tables (rotation x
+    vflip is the dihedral group, not a direct product), found on a grid the factors accept. A product whose
+    pixel factors are not closed (rotation x translations by (2, 4) steps) is not a group.
 
     Example:
         >>> d4 = Product([Rotation(), VerticalFlip()])
@@ -72,10 +179,13 @@ class Product(GroupFamily):
         for f in families[1:]:
             dtypes &= set(f.dtypes)
         self.dtypes = tuple(d for d in families[0].dtypes if d in dtypes)
-        self._pixel = all(isinstance(f, PixelPermutationFamily) for f in families)
-        self._tables: dict[tuple[int, int, torch.device], Tensor] = {}
-        self._cayley: Tensor | None = None
-        self._cayley_done = False
+        self._pixel_factors = [f for f in families if isinstance(f, PixelPermutationFamily)]
+        self._pixel = len(self._pixel_factors) == len(families)
+        self.pointwise = all(f.pointwise for f in families)
+        #: Positions of the factors that only move pixels (their digits compose together).
+        self._pixel_digits = [i for i, f in enumerate(families) if _moves_pixels(f)]
+        self._cache = PlanCache()
+        self._law_or_reason: _PixelLaw | str | None = None
 
     def digits(self, labels: Tensor) -> list[Tensor]:
         """Split product labels into one label tensor per factor (first factor first)."""
@@ -100,64 +210,104 @@ class Product(GroupFamily):
 
     def table(self, height: int, width: int, device: torch.device | str = "cpu") -> Tensor:
         """Composed (K, H*W) pixel table, when every factor is a pixel permutation."""
-        key = (height, width, torch.device(device))
-        table = self._tables.get(key)
-        if table is None:
-            table = self.families[0].table(height, width)  # type: ignore[attr-defined]
-            for f in self.families[1:]:
-                t = f.table(height, width)  # type: ignore[attr-defined]
-                # first table, then t: x[t_first][t_next] == x[t_first[:, t_next]]
-                table = table[:, None, :].expand(-1, t.shape[0], -1).gather(2, t[None].expand(table.shape[0], -1, -1))
-                table = table.reshape(-1, height * width)
-            table = self._tables[key] = table.to(key[2]).contiguous()
-        return table
+        if not self._pixel:
+            raise TypeError(f"the product {self.name} has a factor that does not only move pixels, so it has no table.")
+        key = ("table", height, width, torch.device(device))
+
+        def build() -> Tensor:
+            table = self._pixel_factors[0].table(height, width)
+            for f in self._pixel_factors[1:]:
+                table = _kernels.compose_tables(table, f.table(height, width))
+            return table.to(key[3]).contiguous()
+
+        return self._cache.get(key, build)
+
+    def _plan(self, height: int, width: int, device: torch.device) -> PixelPlan:
+        return _kernels.pixel_plan(
+            self._cache, ("plan", height, width, device), lambda: self.table(height, width), width, device
+        )
 
     def _apply(self, x: Tensor, labels: Tensor, out: Tensor | None) -> Tensor:
-
         if self._pixel:
-            return apply_pixel_table(self, x, labels, out)
+            return _kernels.permute(x, labels, self._plan(x.shape[-2], x.shape[-1], x.device), out)
         y = x
         parts = self.digits(labels)
         last = len(self.families) - 1
         for i, (f, d) in enumerate(zip(self.families, parts, strict=True)):
-            y = f._apply(y, d, out if i == last else None)
+            y = f.apply_unchecked(y, d, out if i == last else None)
         return y
 
     def _apply_all(self, x: Tensor, out: Tensor) -> Tensor:
         if self._pixel:
-            return apply_pixel_table_all(self, x, out)
+            return _kernels.permute_all(x, self._plan(x.shape[-2], x.shape[-1], x.device), out)
         return super()._apply_all(x, out)
 
-    def _group(self) -> Tensor:
-        if not self._cayley_done:
-            if all(isinstance(f, GroupFamily) for f in self.families):
-                self._cayley = _cayley_table(self)
-            self._cayley_done = True
-        if self._cayley is None:
-            raise TypeError(f"the product {self.name} is not a group (a factor is not a group, or it is not closed).")
-        return self._cayley
+    def _law(self) -> _PixelLaw:
+        """The composition law of the pixel factors; ``TypeError`` saying why when the product is not a group."""
+        if self._law_or_reason is None:
+            self._law_or_reason = self._derive_law()
+        if isinstance(self._law_or_reason, str):
+            raise TypeError(f"the product {self.name} is not a group: {self._law_or_reason}.")
+        return self._law_or_reason
+
+    def _derive_law(self) -> _PixelLaw | str:
+        for f in self.families:
+            if not _is_group(f):
+                return f"its factor {f.name} is not a group"
+        others = [f.name for i, f in enumerate(self.families) if i not in self._pixel_digits and not f.pointwise]
+        if others:
+            return (
+                f"how its factor {others[0]} composes with the others is unknown (it neither only moves pixels "
+                "nor is pointwise)"
+            )
+        pointwise = [f.name for f in self.families if f.pointwise]
+        if len(pointwise) > 1:
+            return f"its pointwise factors {' and '.join(pointwise)} need not commute with each other"
+        pixels = [self.families[i] for i in self._pixel_digits]
+        if len(pixels) < 2:
+            return _PixelLaw(None)
+        return _PixelLaw.derive(pixels)
 
     @property
     def is_group(self) -> bool:
-        """Whether compose/inverse are available."""
+        """Whether compose/inverse are available (derived from the factors; see the class docstring)."""
         try:
-            self._group()
+            self._law()
         except TypeError:
             return False
         return True
 
+    def _pixel_label(self, digits: Sequence[Tensor]) -> Tensor:
+        label = torch.zeros_like(digits[0])
+        for i in self._pixel_digits:
+            label = label * self.radices[i] + digits[i]
+        return label
+
+    def _set_pixel_digits(self, digits: list[Tensor], label: Tensor) -> None:
+        for i in reversed(self._pixel_digits):
+            digits[i] = label % self.radices[i]
+            label = torch.div(label, self.radices[i], rounding_mode="floor")
+
+    def _groups(self) -> list[GroupFamily]:
+        return [f for f in self.families if isinstance(f, GroupFamily)]  # every factor, once `_law` has passed
+
     def compose(self, a: Tensor, b: Tensor) -> Tensor:
-        return self._group().to(a.device)[a, b]
+        law = self._law()
+        da, db = self.digits(a), self.digits(b)
+        out = [f.compose(x, y) for f, x, y in zip(self._groups(), da, db, strict=True)]
+        if law.cayley is not None:
+            cayley, _ = law.tables(a.device)
+            self._set_pixel_digits(out, cayley[self._pixel_label(da), self._pixel_label(db)])
+        return self.combine(out)
 
     def inverse(self, a: Tensor) -> Tensor:
-        cayley = self._group().to(a.device)
-        return (cayley == 0).to(torch.uint8).argmax(dim=0)[a]
-
-    def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        state["_tables"] = {}
-        state.pop("_plans", None)
-        return state
+        law = self._law()
+        da = self.digits(a)
+        out = [f.inverse(x) for f, x in zip(self._groups(), da, strict=True)]
+        if law.cayley is not None:
+            _, inverses = law.tables(a.device)
+            self._set_pixel_digits(out, inverses[self._pixel_label(da)])
+        return self.combine(out)
 
     def __repr__(self) -> str:
         return f"Product([{', '.join(repr(f) for f in self.families)}])"

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
+from essl_aug import _kernels
+from essl_aug import functional as EF
 from essl_aug._validation import check_square
-from essl_aug.permutation import PixelPermutationFamily, grid_index
+from essl_aug.permutation import PixelPermutationFamily
 
 
 class Rotation(PixelPermutationFamily):
@@ -18,6 +19,7 @@ class Rotation(PixelPermutationFamily):
     ``compose(a, b) = (a + b) % 4``, ``inverse(a) = -a % 4``. Requires H == W.
 
     Example:
+        >>> import torch
         >>> x = torch.arange(4.).view(1, 1, 2, 2)
         >>> Rotation().apply(x, torch.tensor([1]))
         tensor([[[[1., 3.],
@@ -32,8 +34,13 @@ class Rotation(PixelPermutationFamily):
         check_square(x, "rotation")
 
     def build_table(self, height: int, width: int) -> Tensor:
-        idx = grid_index(height, width)
-        return torch.stack([torch.rot90(idx, k, dims=(0, 1)).reshape(-1) for k in range(4)])
+        return _kernels.rotation_table(height, width)
+
+    def _apply(self, x: Tensor, labels: Tensor, out: Tensor | None) -> Tensor:
+        return EF.rotate(x, labels, out)
+
+    def _apply_all(self, x: Tensor, out: Tensor) -> Tensor:
+        return EF.rotate(x, None, out)
 
     def compose(self, a: Tensor, b: Tensor) -> Tensor:
         return (a + b) % 4

@@ -26,11 +26,13 @@ def balanced_labels(
 ) -> Tensor:
     """A random arrangement of ``batch`` labels with every class count ``batch // K`` or ``batch // K + 1``.
 
-    Which classes get the ``batch % K`` extra slots is random too.
+    The ``batch % K`` spare slots go to a uniformly random subset of the classes: the labels cycle through a random
+    permutation of the classes, so its first ``batch % K`` entries get one image more, and the result is shuffled.
+    Both permutations are drawn on the device (with ``generator``), without a host synchronisation.
     """
     where = _on(generator, device)
-    start = torch.randint(num_classes, (1,), device=where, generator=generator)
-    labels = (torch.arange(batch, device=where) + start) % num_classes
+    classes = torch.randperm(num_classes, device=where, generator=generator)
+    labels = classes[torch.arange(batch, device=where) % num_classes]
     order = torch.randperm(batch, device=where, generator=generator)
     return labels[order].to(device, non_blocking=True)
 

@@ -8,15 +8,29 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from essl_aug._validation import check_images
+from essl_aug._validation import check_flag, check_images, check_num_classes
 from essl_aug.family import TransformFamily
 from essl_aug.registry import FamilySpec, build_family
 from essl_aug.sampling import balanced_labels, distinct_labels, uniform_labels
 
 Mode = Literal["random", "all"]
 
-#: Multiplier separating the label streams of distributed ranks.
-_RANK_STRIDE = 1_000_003
+_MASK64 = 2**64 - 1
+
+
+def rank_seed(seed: int, rank: int) -> int:
+    """A seed in ``[0, 2**63)`` for ``rank`` from a shared ``seed``: splitmix64 of ``seed`` offset by the rank.
+
+    Ranks with the same ``seed`` get unrelated seeds (every bit of the result depends on both arguments).
+
+    Example:
+        >>> rank_seed(0, 0) != rank_seed(0, 1)
+        True
+    """
+    z = (seed + (rank + 1) * 0x9E3779B97F4A7C15) & _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return (z ^ (z >> 31)) >> 1
 
 
 class EquivariantTransform(nn.Module):
@@ -28,13 +42,17 @@ class EquivariantTransform(nn.Module):
             ``{"name": ..., **options}``.
         mode: ``"random"``: one element per image, B outputs. ``"all"``: every element for every image,
             K*B outputs in the reference block layout (``labels == arange(K).repeat_interleave(B)``).
-        balanced: in ``"random"`` mode, give every class exactly ``B // K`` or ``B // K + 1`` images.
+        balanced: in ``"random"`` mode, give every class exactly ``B // K`` or ``B // K + 1`` images (the
+            ``B mod K`` spare slots go to a random subset of the classes, drawn anew per call).
         generator: optional ``torch.Generator`` for the labels (on any device; labels end on the input's).
         num_per_batch: in ``"all"`` mode, use only this many distinct elements, drawn afresh per call
             (e.g. 8 of the 24 jigsaw permutations): ``num_per_batch * B`` outputs.
-        distinct_per_rank: without a ``generator``, under ``torch.distributed`` with several ranks, draw
-            from a private generator seeded with ``torch.initial_seed() + rank``, so ranks seeded alike do
-            not draw the same labels. ``False`` uses the global RNG on every rank.
+        distinct_per_rank: without a ``generator``, under ``torch.distributed`` with several ranks, each call
+            takes one number from the global CPU generator (the same on ranks seeded alike) and draws its labels
+            from a private generator on the input's device seeded with that number mixed with the rank. Ranks
+            seeded alike draw different labels, and ``torch.manual_seed(s)`` restarts every rank's stream, as it
+            does without ``torch.distributed``; the global CPU generator advances by one draw per call. ``False``
+            uses the global RNG on every rank.
 
     Shape:
         - Input: (B, C, H, W) or (C, H, W).
@@ -60,8 +78,11 @@ class EquivariantTransform(nn.Module):
     ) -> None:
         super().__init__()
         self.family: TransformFamily = build_family(family)
+        check_num_classes(self.family.num_classes, "family", "choose a family with at least one transformation")
         if mode not in ("random", "all"):
             raise ValueError(f"`mode` must be 'random' or 'all', got {mode!r}.")
+        balanced = check_flag(balanced, "balanced")
+        distinct_per_rank = check_flag(distinct_per_rank, "distinct_per_rank")
         if balanced and mode != "random":
             raise ValueError("`balanced=True` only applies to mode='random' ('all' is balanced by construction).")
         if num_per_batch is not None:
@@ -78,8 +99,7 @@ class EquivariantTransform(nn.Module):
         self.generator = generator
         self.num_per_batch = None if num_per_batch is None else int(num_per_batch)
         self.distinct_per_rank = distinct_per_rank
-        self._rank_generator: torch.Generator | None = None
-        self._rank_key: tuple[int, int, torch.device] | None = None
+        self._rank_generators: dict[torch.device, torch.Generator] = {}
 
     @property
     def num_classes(self) -> int:
@@ -93,12 +113,14 @@ class EquivariantTransform(nn.Module):
             return None
         if dist.get_world_size() < 2:
             return None
-        key = (torch.initial_seed(), dist.get_rank(), device)
-        if self._rank_key != key:
-            gen = torch.Generator(device=device)
-            gen.manual_seed((key[0] + _RANK_STRIDE * (key[1] + 1)) % (2**63))
-            self._rank_generator, self._rank_key = gen, key
-        return self._rank_generator
+        # One draw from the global CPU generator per call (a host value, no device synchronisation): re-seeding the
+        # global RNG restarts the stream, and ranks seeded alike stay in step while drawing different labels.
+        shared = int(torch.randint(2**62, (), dtype=torch.long))
+        gen = self._rank_generators.get(device)
+        if gen is None:
+            gen = self._rank_generators[device] = torch.Generator(device=device)
+        gen.manual_seed(rank_seed(shared, dist.get_rank()))
+        return gen
 
     def sample_labels(self, batch: int, device: torch.device | str) -> Tensor:
         """Draw the labels that :meth:`forward` would use in ``"random"`` mode."""
@@ -116,7 +138,7 @@ class EquivariantTransform(nn.Module):
         if self.mode == "random":
             labels = self.sample_labels(b, x.device)
             self.family.check(x)
-            views = self.family._apply(x, labels, None)
+            views = self.family.apply_unchecked(x, labels, None)
             if unbatched:
                 return views.squeeze(0), labels.squeeze(0)
             return views, labels
@@ -127,7 +149,7 @@ class EquivariantTransform(nn.Module):
         chosen = distinct_labels(self.num_per_batch, self.num_classes, x.device, self._generator_for(x.device))
         labels = chosen.repeat_interleave(b)
         self.family.check(x)
-        views = self.family._apply(x.repeat(self.num_per_batch, 1, 1, 1), labels, None)
+        views = self.family.apply_unchecked(x.repeat(self.num_per_batch, 1, 1, 1), labels, None)
         return views, labels
 
     def extra_repr(self) -> str:

@@ -34,6 +34,13 @@ def run(rank: int, world: int, init_file: str, out_dir: str, seed: int) -> None:
         torch.manual_seed(seed)
         shared_labels = torch.cat([shared.sample_labels(64, "cpu") for _ in range(2)])
 
+        # The same module, re-seeded: the private per-rank stream must restart (balanced draws included).
+        restarted = EquivariantTransform("jigsaw", balanced=True)
+        torch.manual_seed(seed + 1)
+        first_stream = torch.cat([restarted.sample_labels(30, "cpu") for _ in range(3)])
+        torch.manual_seed(seed + 1)
+        second_stream = torch.cat([restarted.sample_labels(30, "cpu") for _ in range(3)])
+
         torch.manual_seed(seed)
         model = _Branch()
         local = copy.deepcopy(model)
@@ -47,6 +54,8 @@ def run(rank: int, world: int, init_file: str, out_dir: str, seed: int) -> None:
             {
                 "per_rank_labels": per_rank_labels,
                 "shared_labels": shared_labels,
+                "first_stream": first_stream,
+                "second_stream": second_stream,
                 "loss": loss.detach(),
                 "synced_head_grad": flat(model),
                 "local_head_grad": flat(local),

@@ -11,12 +11,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "benchmarks" / "speed_profile.py"
 
 
 def test_quick_profile_reports_every_primitive_against_the_floor(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--out-dir", str(tmp_path)],
+        [sys.executable, "-m", "benchmarks.speed_profile", "--quick", "--out-dir", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=600,

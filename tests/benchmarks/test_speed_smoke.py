@@ -9,15 +9,28 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
+
+from benchmarks import speed
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "benchmarks" / "speed.py"
 
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("speed")
-    cmd = [sys.executable, str(SCRIPT), "--quick", "--out-dir", str(out), "--families", "rotation", "vflip", "blur"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks.speed",
+        "--quick",
+        "--out-dir",
+        str(out),
+        "--families",
+        "rotation",
+        "vflip",
+        "blur",
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "| rotation | random |" in done.stdout
@@ -25,7 +38,10 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_quick_run_writes_a_complete_json_report(quick_run: Path) -> None:
-    report = json.loads((quick_run / "speed_quick.json").read_text())
+    text = (quick_run / "speed_quick.json").read_text()
+    report = json.loads(text)
+    # braces, one line per key, and the results list opened, one line per case, closed
+    assert len(text.splitlines()) == 2 + len(report) + len(report["results"]) + 1
     assert report["machine"]["threads"] == 1
     rows = report["results"]
     assert {(r["family"], r["mode"]) for r in rows} == {
@@ -53,15 +69,27 @@ def test_quick_run_writes_a_png_chart_and_a_markdown_table(quick_run: Path) -> N
 
 
 def test_anchor_errors_are_recorded_not_raised() -> None:
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import speed
-    finally:
-        sys.path.pop(0)
-    import torch
-
     x = torch.zeros(2, 3, 8, 8, dtype=torch.uint8)
     assert speed._kornia_op("rotation", x) is None  # kornia rejects integer images: no anchor, no crash
     assert speed._reference_op("vflip", "random", x) is None
     single = speed._reference_op("rotation", "random", x)
     assert single().shape == x.shape
+
+
+def test_compact_json_round_trips_every_value() -> None:
+    report = {
+        "machine": {"cpu": "x", "load_average": [0.5, 1.25]},
+        "results": [{"family": "rotation", "floor": {"median_ms": 0.1 + 0.2, "rounds_ms": [1e-17, 3.0]}}, {"n": None}],
+        "empty": [],
+    }
+    text = speed.compact_json(report)
+    assert json.loads(text) == report
+    assert len(text.splitlines()) == 1 + 1 + 1 + 2 + 1 + 1 + 1  # {, machine, results [, 2 records, ], empty, }
+
+
+def test_the_committed_reports_are_compact() -> None:
+    """The committed results keep one line per case, so the whole folder stays small."""
+    for name in ("speed.json", "speed_profile.json"):
+        text = (ROOT / "benchmarks" / "results" / name).read_text()
+        report = json.loads(text)
+        assert text == speed.compact_json(report), name

@@ -11,12 +11,14 @@ from torch import Tensor
 from torchvision.transforms.v2 import functional as TF
 
 from essl_aug import (
+    D4,
     BlurLevels,
     Grayscale,
     GroupFamily,
     HorizontalFlip,
     Inversion,
     Jigsaw,
+    PeriodicTranslation,
     PixelPermutationFamily,
     Product,
     Rotation,
@@ -41,7 +43,8 @@ CYCLIC_FOUR = [ALL_PERMUTATIONS.index(p) for p in [(0, 1, 2, 3), (1, 3, 0, 2), (
 #: Not closed under composition: (1, 0, 2, 3) then (0, 2, 1, 3) is a 3-cycle outside the set.
 OPEN_SUBSET = [ALL_PERMUTATIONS.index(p) for p in [(0, 1, 2, 3), (1, 0, 2, 3), (0, 2, 1, 3), (0, 1, 3, 2)]]
 
-#: Group families, by test id. Every one accepts 3-channel square images of even side >= 8.
+#: Group families, by test id. Every one accepts 3-channel square images of a side that :func:`side` finds (any even
+#: side >= 8, except the periodic translations: a multiple of their steps).
 GROUPS: dict[str, Callable[[], GroupFamily]] = {
     "rotation": Rotation,
     "vflip": VerticalFlip,
@@ -55,6 +58,12 @@ GROUPS: dict[str, Callable[[], GroupFamily]] = {
     "dihedral": lambda: Product([Rotation(), VerticalFlip()]),
     "rotation-x-hflip": lambda: Product([Rotation(), HorizontalFlip()]),
     "vflip-x-invert": lambda: Product([VerticalFlip(), Inversion()]),
+    "translation": PeriodicTranslation,
+    "translation-4": lambda: PeriodicTranslation(4),
+    "translation-3x4": lambda: PeriodicTranslation((3, 4)),
+    "d4": D4,
+    "d4-x-translation": lambda: Product([D4(), PeriodicTranslation()]),
+    "translation-x-invert": lambda: Product([PeriodicTranslation((1, 2)), Inversion()]),
 }
 
 #: Families that are not groups (no compose/inverse), same image requirements.
@@ -77,6 +86,21 @@ def family(name: str) -> TransformFamily:
     if name not in _CACHE:
         _CACHE[name] = FAMILIES[name]()
     return _CACHE[name]
+
+
+def side(f: TransformFamily, at_least: int) -> int:
+    """The smallest square side >= ``at_least`` that ``f`` accepts for 3-channel float images.
+
+    The same as ``at_least`` for every family but the periodic translations, whose sides must be multiples of
+    their steps (``translation-3x4``: of 12).
+    """
+    for s in range(at_least, at_least + 64):
+        try:
+            f.check(torch.empty(1, 3, s, s))
+        except ValueError:
+            continue
+        return s
+    raise AssertionError(f"{f!r} accepts no side in [{at_least}, {at_least + 64})")
 
 
 def moves_pixels_only(f: TransformFamily) -> bool:

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from essl_aug import EquivariantTransform, Rotation
-from tests.core.helpers import FAMILIES, family, images, labels_for
+from tests.core.helpers import FAMILIES, family, images, labels_for, side
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -25,8 +25,8 @@ def no_host_sync() -> Iterator[None]:
         torch.cuda.set_sync_debug_mode(previous)
 
 
-def _cuda_images(batch: int = 4, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    return images(batch, 16, seed=0, dtype=dtype).cuda()
+def _cuda_images(batch: int = 4, dtype: torch.dtype = torch.float32, size: int = 16) -> torch.Tensor:
+    return images(batch, size, seed=0, dtype=dtype).cuda()
 
 
 def _transforms(name: str) -> list[EquivariantTransform]:
@@ -46,7 +46,7 @@ def _transforms(name: str) -> list[EquivariantTransform]:
 @pytest.mark.parametrize("name", sorted(FAMILIES))
 def test_results_stay_on_the_device(name: str) -> None:
     f = family(name)
-    x = _cuda_images()
+    x = _cuda_images(size=side(f, 16))
     labels = labels_for(f, 4, seed=1)
     y = f.apply(x, labels.cuda())
     assert y.device == x.device
@@ -61,7 +61,7 @@ def test_results_stay_on_the_device(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(FAMILIES))
 def test_no_host_sync_on_the_hot_path(name: str) -> None:
     f = family(name)
-    x = _cuda_images()
+    x = _cuda_images(size=side(f, 16))
     labels = labels_for(f, 4, seed=2).cuda()
     transforms = _transforms(name)
     f.apply(x, labels)  # the first call builds the per-device caches (tables, kernels, offsets)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -11,13 +12,17 @@ from essl_aug import (
     Grayscale,
     Inversion,
     Jigsaw,
+    PeriodicTranslation,
     Product,
+    RandomPeriodicShift,
     Rotation,
+    TransformFamily,
     VerticalFlip,
     build_family,
+    periodic_roll,
     register_family,
 )
-from tests.core.helpers import CIFAR_MEAN, CIFAR_STD, FAMILIES, family
+from tests.core.helpers import CIFAR_MEAN, CIFAR_STD, FAMILIES, family, side
 
 
 def _x(*shape: int) -> torch.Tensor:
@@ -145,7 +150,8 @@ def test_channel_count(channels: int) -> None:
 @pytest.mark.parametrize("name", sorted(FAMILIES))
 def test_bad_labels(name: str) -> None:
     f = family(name)
-    x = _x(3, 3, 8, 8)
+    s = side(f, 8)
+    x = _x(3, 3, s, s)
     k = f.num_classes
     with pytest.raises(ValueError, match=r"`labels` must have shape \(3,\)"):
         f.apply(x, torch.zeros(2, dtype=torch.long))
@@ -164,6 +170,21 @@ def test_bad_labels(name: str) -> None:
     with pytest.raises(ValueError, match=rf"`labels` must lie in \[0, {k}\)"):
         f.apply(x, torch.tensor([0, -1, 0]))
     f.apply(x, torch.tensor([0, k - 1, 0], dtype=torch.int32))  # any integer dtype in range is fine
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int8, torch.int16, torch.bool, torch.float16])
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_one_label_dtype_rule_int64_or_int32(name: str, dtype: torch.dtype) -> None:
+    """Every family accepts int64 and int32 labels (the same result) and refuses every other dtype with the fix."""
+    f = family(name)
+    s = side(f, 8)
+    x = _x(3, 3, s, s)
+    labels = torch.tensor([0, f.num_classes - 1, 1])
+    assert torch.equal(f.apply(x, labels.int()), f.apply(x, labels))
+    with pytest.raises(TypeError, match=r"`labels` must have an integer dtype int64 or int32.*use `labels.long\(\)`"):
+        f.apply(x, labels.to(dtype))
+    with pytest.raises(TypeError, match=r"`labels` must have an integer dtype int64 or int32"):
+        f.apply(x[0], labels[1].to(dtype))
 
 
 def test_labels_on_another_device() -> None:
@@ -200,6 +221,80 @@ def test_bad_out_buffers() -> None:
             Rotation().apply_all(x, out=bad)
     with pytest.raises(ValueError, match=r"`out` must not be the input"):
         Inversion().apply(x, labels, out=x)
+
+
+def _sharing(shape: tuple[int, ...], out_shape: tuple[int, ...], shift: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``x`` shaped ``shape`` and ``out`` shaped ``out_shape`` in one buffer, ``out`` starting ``shift`` elements
+    after ``x`` (before it when negative)."""
+    n, m = int(np.prod(shape)), int(np.prod(out_shape))
+    base = torch.rand(n + m + abs(shift))
+    x_start, out_start = (0, shift) if shift >= 0 else (-shift, 0)
+    return base[x_start : x_start + n].view(shape), base[out_start : out_start + m].view(out_shape)
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_out_sharing_any_memory_with_x_is_refused(name: str) -> None:
+    """Partial overlaps (not only ``out is x``) would change ``x`` while it is read, for ``apply`` and ``apply_all``."""
+    f = family(name)
+    s = side(f, 8)
+    shape = (2, 3, s, s)
+    n = int(np.prod(shape))
+    labels = torch.tensor([1, f.num_classes - 1])
+    k = f.num_classes
+    for shift in (1, n // 2, n - 1, -1, -(n // 2)):
+        x, out = _sharing(shape, shape, shift)
+        before = x.clone()
+        with pytest.raises(ValueError, match=r"`out` must not be the input `x` or share any memory with it"):
+            f.apply(x, labels, out=out)
+        assert torch.equal(x, before)
+    for shift in (1, n // 2, n - 1, -1, -(k - 1) * n, -(k * n - 1)):  # the last two: `x` inside `out`
+        x, out = _sharing(shape, (k * 2, 3, s, s), shift)
+        before = x.clone()
+        with pytest.raises(ValueError, match=r"`out` must not be the input `x` or share any memory with it"):
+            f.apply_all(x, out=out)
+        assert torch.equal(x, before)
+    x, out = _sharing(shape, shape, n)  # adjacent, not overlapping: accepted
+    assert f.apply(x, labels, out=out) is out
+    assert torch.equal(out, f.apply(x, labels))
+    x, out = _sharing(shape, (k * 2, 3, s, s), -k * n)
+    assert f.apply_all(x, out=out) is out
+    with pytest.raises(ValueError, match=r"`out` has elements that share memory"):
+        f.apply(x, labels, out=torch.empty(1, 3, s, s).expand(2, 3, s, s))
+
+
+# -- images without pixels -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 0, 0), (2, 3, 0, 4), (2, 3, 4, 0), (3, 0, 0)], ids=str)
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_images_without_pixels_are_refused_by_every_family(name: str, shape: tuple[int, ...]) -> None:
+    f = family(name)
+    x = torch.rand(*shape)
+    labels = torch.zeros(shape[0], dtype=torch.long) if len(shape) == 4 else torch.tensor(0)
+    message = r"`x` has images without pixels \(\d+x\d+, H x W\)"
+    with pytest.raises(ValueError, match=message):
+        f.apply(x, labels)
+    with pytest.raises(ValueError, match=message):
+        f.apply_all(x)
+    for mode in ("random", "all"):
+        with pytest.raises(ValueError, match=message):
+            EquivariantTransform(f, mode=mode)(x)
+
+
+def test_images_without_pixels_are_refused_by_the_periodic_shifts() -> None:
+    x = torch.rand(2, 1, 0, 4)
+    with pytest.raises(ValueError, match=r"`x` has images without pixels"):
+        RandomPeriodicShift()(x)
+    with pytest.raises(ValueError, match=r"`x` has images without pixels"):
+        periodic_roll(x, torch.zeros(2, 2, dtype=torch.long))
+
+
+def test_empty_batches_and_channels_still_work() -> None:
+    """A batch of no images, or images of no channels, is an empty result of the right shape (not an error)."""
+    for x in (torch.rand(0, 3, 8, 8), torch.rand(2, 0, 8, 8)):
+        y = Rotation().apply(x, torch.zeros(x.shape[0], dtype=torch.long))
+        assert y.shape == x.shape
+        assert Rotation().apply_all(x).shape == (4 * x.shape[0], *x.shape[1:])
 
 
 # -- names, modes and options --------------------------------------------------------------------------------------
@@ -242,6 +337,82 @@ def test_bad_transform_options() -> None:
         EquivariantTransform("rotation", num_per_batch=2)
     with pytest.raises(TypeError, match=r"`generator` must be a torch.Generator"):
         EquivariantTransform("rotation", generator=0)
+    for flag in ("no", 1, None):
+        with pytest.raises(TypeError, match=r"`balanced` must be True or False"):
+            EquivariantTransform("rotation", balanced=flag)
+        with pytest.raises(TypeError, match=r"`distinct_per_rank` must be True or False"):
+            EquivariantTransform("rotation", distinct_per_rank=flag)
+
+
+class _OnlyIdentity(TransformFamily):
+    name = "only-identity"
+    num_classes = 1
+
+    def _apply(self, x: torch.Tensor, labels: torch.Tensor, out: torch.Tensor | None) -> torch.Tensor:
+        return x.clone() if out is None else out.copy_(x)
+
+
+def test_one_class_families_are_refused() -> None:
+    """One class is the identity alone: the head would have nothing to predict."""
+    with pytest.raises(ValueError, match=r"`permutations` gives 1 class"):
+        Jigsaw([0])
+    for steps in (1, (1, 1)):
+        with pytest.raises(ValueError, match=r"`steps` gives 1 class"):
+            PeriodicTranslation(steps)
+    with pytest.raises(ValueError, match=r"`family` gives 1 class"):
+        EquivariantTransform(_OnlyIdentity())
+    with pytest.raises(ValueError, match=r"`family` gives 1 class"):
+        EquivariantTransform(_OnlyIdentity(), mode="all")
+    assert PeriodicTranslation((1, 2)).num_classes == 2 and Jigsaw([0, 23]).num_classes == 2
+
+
+def test_non_finite_and_non_integer_parameters_are_refused() -> None:
+    nan, inf = float("nan"), float("inf")
+    for sigmas in ([nan], [inf], [-inf]):
+        with pytest.raises(ValueError, match=r"`sigmas` must be 1 positive finite"):
+            BlurLevels((3,), sigmas)
+    for sizes in ([3.5], [3.0], [True], ["3"]):
+        with pytest.raises(ValueError, match=r"`kernel_sizes` must be positive odd integers"):
+            BlurLevels(sizes)
+    assert BlurLevels([np.int64(3)]).kernel_sizes == (3,)
+    for std in ([nan], [inf], [-1.0]):
+        with pytest.raises(ValueError, match=r"`std` must be positive finite"):
+            Inversion(mean=[0.5], std=std)
+    with pytest.raises(ValueError, match=r"`mean` must be finite"):
+        Inversion(mean=[nan], std=[0.2])
+    with pytest.raises(ValueError, match=r"`std` must be positive finite"):
+        Inversion(normalize={"mean": [0.5], "std": [nan]})
+    with pytest.raises(ValueError, match=r"`max_val` must be finite"):
+        Inversion(max_val=nan)
+    for perms in ([0, 1.5], [0.0, 1]):
+        with pytest.raises(ValueError, match=r"`permutations` must be integer indices"):
+            Jigsaw(perms)
+    for steps in (2.0, (2, 2.5), "2", (True, 2)):
+        with pytest.raises(ValueError, match=r"`steps` must be a positive int or a pair"):
+            PeriodicTranslation(steps)
+
+
+def test_integer_types_other_than_int_are_accepted() -> None:
+    x = torch.rand(2, 1, 4, 6)
+    labels = torch.tensor([1, 3])
+    for steps in (np.int64(2), (np.int32(2), np.int64(2)), torch.tensor(2)):
+        t = PeriodicTranslation(steps)
+        assert t.steps == (2, 2) and t.num_classes == 4
+        assert torch.equal(t.apply(x, labels), PeriodicTranslation(2).apply(x, labels))
+    assert Jigsaw([np.int64(0), np.int64(23)]).num_classes == 2
+
+
+def test_pixel_space_max_val_does_not_apply_to_uint8() -> None:
+    """uint8 is always inverted as 255 - x, so another ``max_val`` would be silently ignored."""
+    x = torch.randint(0, 256, (2, 3, 4, 4), dtype=torch.uint8)
+    labels = torch.tensor([0, 1])
+    with pytest.raises(ValueError, match=r"`max_val`=100 does not apply to uint8 images.*255 - x"):
+        Inversion(max_val=100).apply(x, labels)
+    with pytest.raises(ValueError, match=r"`max_val`=100 does not apply to uint8"):
+        EquivariantTransform(Inversion(max_val=100))(x)
+    for ok in (Inversion(), Inversion(max_val=255)):
+        assert torch.equal(ok.apply(x, labels)[1], 255 - x[1])
+    assert torch.equal(Inversion(max_val=100).apply(x.float(), labels)[1], 100 - x[1].float())
 
 
 def test_bad_family_options() -> None:

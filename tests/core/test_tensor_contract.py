@@ -7,8 +7,8 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from essl_aug import BlurLevels, EquivariantTransform, Inversion, Product
-from tests.core.helpers import FAMILIES, FAST, family, images, is_differentiable, labels_for, moves_pixels_only
+from essl_aug import BlurLevels, EquivariantTransform, Inversion, Product, RandomPeriodicShift, periodic_roll
+from tests.core.helpers import FAMILIES, FAST, family, images, is_differentiable, labels_for, moves_pixels_only, side
 
 DTYPES = [torch.float32, torch.float16, torch.bfloat16, torch.uint8]
 #: Loose bound for non-pixel families computed in a low-precision dtype against float64 then cast.
@@ -34,7 +34,7 @@ def _sample(dtype: torch.dtype, batch: int = 3, size: int = 8, seed: int = 0) ->
 
 def _side(f) -> int:
     """Small images for blur (slow CPU convolutions); larger ones elsewhere, so tiles span whole row runs."""
-    return 8 if _has_blur(f) else 20
+    return side(f, 8 if _has_blur(f) else 20)
 
 
 def _channels_last(x: torch.Tensor) -> bool:
@@ -112,7 +112,7 @@ def test_channels_last_is_kept(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(FAMILIES))
 def test_strided_input_gives_the_same_result(name: str) -> None:
     f = family(name)
-    base = _sample(torch.float32, batch=6, size=32)
+    base = _sample(torch.float32, batch=6, size=2 * side(f, 16))
     x = base[::2, :, ::2, 1::2]  # not contiguous in any format
     labels = labels_for(f, 3, seed=3)
     torch.testing.assert_close(f.apply(x, labels), f.apply(x.contiguous(), labels), rtol=0, atol=0)
@@ -123,7 +123,7 @@ def test_strided_input_gives_the_same_result(name: str) -> None:
 @given(name=st.sampled_from(sorted(FAMILIES)), seed=st.integers(0, 2**31 - 1))
 def test_unbatched_input(name: str, seed: int) -> None:
     f = family(name)
-    x = images(1, 8, seed, dtype=torch.float32)
+    x = images(1, side(f, 8), seed, dtype=torch.float32)
     label = labels_for(f, 1, seed)
     y = f.apply(x[0], label[0])
     assert y.shape == x.shape[1:]
@@ -203,17 +203,74 @@ def test_out_must_not_alias_the_input() -> None:
         family("rotation").apply(x, torch.zeros(3, dtype=torch.long), out=x)
 
 
+# -- NaN payloads: pixel moves keep every bit, identities return the input's bits -------------------------------------
+
+_INT = {2: torch.int16, 4: torch.int32, 8: torch.int64}
+#: A signalling NaN with a payload in each float dtype (arithmetic would quiet it or rewrite the payload).
+_SIGNALLING_NAN = {
+    torch.bfloat16: 0x7F81,
+    torch.float16: 0x7C01,
+    torch.float32: 0x7F800001,
+    torch.float64: 0x7FF0000000000001,
+}
+
+
+def _with_nans(f, dtype: torch.dtype, seed: int) -> torch.Tensor:
+    """Generic images with signalling NaNs (with payloads, and with the sign bit) in about 10 % of the pixels."""
+    x = images(4, side(f, 8), seed).to(dtype)
+    ints = _INT[x.element_size()]
+    nan = torch.tensor(_SIGNALLING_NAN[dtype], dtype=ints)
+    payloads = torch.stack([nan, nan | 2, nan | torch.tensor(-1, dtype=ints) << (8 * x.element_size() - 1)])
+    g = torch.Generator().manual_seed(seed)
+    pick = payloads[torch.randint(0, 3, x.shape, generator=g)].view(dtype)
+    return torch.where(torch.rand(x.shape, generator=g) < 0.1, pick, x)
+
+
+def _bits(t: torch.Tensor) -> torch.Tensor:
+    return t.detach().contiguous().view(_INT[t.element_size()])
+
+
+@pytest.mark.parametrize("grad", [False, True], ids=["no-grad", "autograd"])
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32, torch.float64], ids=str)
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_nan_payloads_survive_moves_and_identities(name: str, dtype: torch.dtype, grad: bool) -> None:
+    """Pixel moves give the bits of the same move on the integer view; label 0 returns the input's bits (blur
+    excepted: its window spreads a NaN). With and without autograd."""
+    f = family(name)
+    x = _with_nans(f, dtype, seed=len(name))
+    labels = torch.tensor([0, f.num_classes - 1, 1, f.num_classes // 2])
+    before = _bits(x).clone()
+    x.requires_grad_(grad)
+    if moves_pixels_only(f):
+        assert torch.equal(_bits(f.apply(x, labels)), f.apply(_bits(x), labels))
+        assert torch.equal(_bits(f.apply_all(x)), f.apply_all(_bits(x)))
+    if not _has_blur(f):
+        assert torch.equal(_bits(f.apply(x, torch.zeros(4, dtype=torch.long))), before)
+        assert torch.equal(_bits(f.apply_all(x)[:4]), before)
+    assert torch.equal(_bits(x), before)
+
+
+@pytest.mark.parametrize("grad", [False, True], ids=["no-grad", "autograd"])
+def test_periodic_shifts_keep_nan_payloads(grad: bool) -> None:
+    x = _with_nans(family("translation"), torch.bfloat16, seed=3).requires_grad_(grad)
+    shifts = torch.tensor([[1, 2], [0, 0], [-3, 5], [7, 1]])
+    assert torch.equal(_bits(periodic_roll(x, shifts)), periodic_roll(_bits(x), shifts))
+    shift = RandomPeriodicShift(generator=torch.Generator().manual_seed(0))
+    moved = shift(x)
+    assert torch.equal(_bits(moved).flatten(1).sort().values, _bits(x).flatten(1).sort().values)
+
+
 # -- gradients ---------------------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("name", sorted(n for n in FAMILIES if is_differentiable(family(n))))
 def test_gradcheck(name: str) -> None:
     f = family(name)
-    x = images(2, 8, seed=7).requires_grad_(True)
+    x = images(2, side(f, 8), seed=7).requires_grad_(True)
     labels = labels_for(f, 2, seed=8)
     labels[0] = f.num_classes - 1  # always exercise a non-identity element
     assert torch.autograd.gradcheck(lambda t: f.apply(t, labels), (x,), fast_mode=True)
-    single = images(1, 8, seed=9).requires_grad_(True)
+    single = images(1, side(f, 8), seed=9).requires_grad_(True)
     assert torch.autograd.gradcheck(f.apply_all, (single,), fast_mode=True)
     views, _ = EquivariantTransform(f)(x)
     assert views.requires_grad

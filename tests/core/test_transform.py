@@ -22,7 +22,7 @@ from essl_aug import (
     register_family,
     registry,
 )
-from tests.core.helpers import FAMILIES, FAST, MORE, family, images
+from tests.core.helpers import FAMILIES, FAST, MORE, family, images, side
 
 NAMES = {
     "rotation": (Rotation, 4),
@@ -83,7 +83,7 @@ def test_random_labels_use_the_global_rng_without_a_generator() -> None:
 @given(name=st.sampled_from(sorted(FAMILIES)), batch=st.integers(1, 9), seed=st.integers(0, 2**31 - 1))
 def test_random_views_are_the_family_applied_to_the_labels(name: str, batch: int, seed: int) -> None:
     f = family(name)
-    x = images(batch, 16, seed, dtype=torch.float32)
+    x = images(batch, side(f, 16), seed, dtype=torch.float32)
     views, labels = EquivariantTransform(f, generator=torch.Generator().manual_seed(seed))(x)
     assert views.shape == x.shape and labels.shape == (batch,)
     assert int(labels.min()) >= 0 and int(labels.max()) < f.num_classes
@@ -124,6 +124,20 @@ def test_balanced_extra_slots_and_order_are_random() -> None:
     assert len(orders) > 1
 
 
+def test_balanced_spare_slots_go_to_a_random_subset_of_classes() -> None:
+    """B mod K spare slots: every subset of that many classes gets them, uniformly (not runs of consecutive ones)."""
+    t = EquivariantTransform("rotation", balanced=True, generator=torch.Generator().manual_seed(3))
+    x = images(6, 8, seed=0, dtype=torch.float32)  # B = 6, K = 4: two classes get 2 images, two get 1
+    pairs = [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)]
+    seen = torch.zeros(len(pairs), dtype=torch.long)
+    for _ in range(600):
+        counts = _counts(t(x)[1], 4)
+        assert sorted(counts.tolist()) == [1, 1, 2, 2]
+        seen[pairs.index(tuple((counts == 2).nonzero().flatten().tolist()))] += 1
+    assert (seen > 0).all(), seen  # (0, 2) and (1, 3) are not consecutive
+    assert chi_square_p_value(seen) > 1e-3, seen
+
+
 # -- reproducibility -------------------------------------------------------------------------------------------------
 
 
@@ -157,7 +171,7 @@ def test_generator_leaves_the_global_rng_alone() -> None:
 @given(name=st.sampled_from(sorted(FAMILIES)), batch=st.integers(1, 4), seed=st.integers(0, 2**31 - 1))
 def test_all_mode_block_layout(name: str, batch: int, seed: int) -> None:
     f = family(name)
-    x = images(batch, 16, seed, dtype=torch.float32)
+    x = images(batch, side(f, 16), seed, dtype=torch.float32)
     views, labels = EquivariantTransform(f, mode="all")(x)
     k = f.num_classes
     assert views.shape == (k * batch, *x.shape[1:])

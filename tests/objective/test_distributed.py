@@ -35,6 +35,15 @@ def test_ranks_share_the_global_stream_when_asked(two_runs: tuple[list[dict], li
     assert torch.equal(r0["shared_labels"], r1["shared_labels"])
 
 
+def test_reseeding_restarts_each_ranks_label_stream(two_runs: tuple[list[dict], list[dict]]) -> None:
+    """``torch.manual_seed(s)`` again restarts the private per-rank labels of the same module (not a fresh one)."""
+    r0, r1 = two_runs[0]
+    for r in (r0, r1):
+        assert torch.equal(r["first_stream"], r["second_stream"])
+        assert not torch.equal(r["first_stream"][:30], r["first_stream"][30:60])  # the stream moves between calls
+    assert not torch.equal(r0["first_stream"], r1["first_stream"])  # still one stream per rank
+
+
 def test_head_gradients_are_synchronised_by_ddp(two_runs: tuple[list[dict], list[dict]]) -> None:
     r0, r1 = two_runs[0]
     assert not torch.allclose(r0["local_head_grad"], r1["local_head_grad"])  # different data per rank
