@@ -10,9 +10,9 @@ features predicts which element was applied. This module wires the core pieces i
   (``*views, x_e = batch[0]``): the E-view has another size.
 - :class:`EquivariancePredictionHead` is the core :class:`~essl_aug.EquivarianceHead` under lightly's
   ``(input_dim, hidden_dim, output_dim)`` argument names.
-- :class:`ESSLLoss` is a loss module in the shape of lightly's auxiliary heads: ``forward`` returns the
-  weighted loss and ``training_step`` returns ``(loss, {"train_essl_loss": ..., "train_essl_acc": ...})``,
-  like lightly's ``OnlineLinearClassifier``.
+- :class:`ESSLLoss` is the core :class:`~essl_aug.EquivarianceLoss` in the shape of lightly's auxiliary heads:
+  ``forward`` returns the weighted loss and ``training_step`` returns ``(loss, {"train_essl_loss": ...,
+  "train_essl_acc": ...})``, like lightly's ``OnlineLinearClassifier``.
 
 - [0]: Equivariant Contrastive Learning (E-SSL), 2022, https://arxiv.org/abs/2111.00899
 """
@@ -26,7 +26,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from essl_aug.head import EquivarianceHead, Norm
-from essl_aug.loss import EquivarianceOutput, equivariance_loss
+from essl_aug.loss import EquivarianceLoss, EquivarianceOutput
 from essl_aug.registry import FamilySpec
 from essl_aug.transform import EquivariantTransform, Mode
 
@@ -210,6 +210,8 @@ class EquivariancePredictionHead(EquivarianceHead):
         torch.Size([8, 4])
     """
 
+    in_features_arg = "input_dim"
+
     def __init__(
         self,
         input_dim: int = 2048,
@@ -244,20 +246,31 @@ def _with_normalize(spec: Any, normalize: Mapping[str, Sequence[float]]) -> Any:
     return spec
 
 
-class ESSLLoss(nn.Module):
-    """The E-SSL loss for lightly models: transform the E-view, run backbone and head, weighted cross-entropy.
+class ESSLLoss(EquivarianceLoss):
+    """The E-SSL loss for lightly models: the core :class:`~essl_aug.EquivarianceLoss` in lightly's shape.
 
     ``loss = weight * CE(head(backbone(g(x_e))), g)`` where ``g`` runs over the family's elements (all of them
     per image with ``mode="all"``, the reference). Add it to lightly's loss: ``criterion(z0, z1) + essl(backbone,
     x_e)``. The transform, head and cross-entropy run on ``x_e``'s device; the cross-entropy is per sample, so
     nothing is gathered under DDP (unlike ``NTXentLoss(gather_distributed=True)``).
 
+    What it adds to the core: lightly's argument names (``input_dim``, ``hidden_dim``), lightly's ``normalize``
+    dict for inversion, a ``forward`` that returns the loss tensor (the full output is :meth:`output`), and
+    ``training_step`` / ``validation_step`` in the shape of lightly's ``OnlineLinearClassifier``.
+
+    Unlike lightly's parameter-free losses (``criterion = NTXentLoss()`` next to the model), it has a head to train:
+    make it a submodule of the model (``self.essl = ESSLLoss(...)``), or add ``essl.parameters()`` to the optimiser.
+    A loss whose head is in no optimiser raises ``RuntimeError`` at the second optimiser step instead of silently
+    never training it (see :class:`~essl_aug.EquivarianceLoss`). ``train_essl_acc`` is a fraction, as lightly logs
+    accuracies.
+
     Args:
         transform: a family spec (``"rotation"``, ``["rotation", "vflip"]``, ``{"name": "jigsaw", ...}``), a
             family, or an :class:`~essl_aug.EquivariantTransform`.
-        input_dim: width of the backbone features; builds the reference :class:`EquivariancePredictionHead`.
+        input_dim: width of the backbone features; builds the reference head, ``input_dim-hidden_dim-hidden_dim-K``
+            (the layers of :class:`EquivariancePredictionHead`).
         head: a head to use instead (any module mapping features to ``num_classes`` logits).
-        weight: lambda, the weight of the E-SSL term (reference: 0.4 for SimCLR on CIFAR-10).
+        weight: the weight of the E-SSL term, the paper's lambda (reference: 0.4 for SimCLR on CIFAR-10).
         mode: ``"all"`` (reference: every element for every image) or ``"random"``, for a spec or family.
         normalize: lightly's ``{"mean": [...], "std": [...]}`` dict, given to every ``"invert"`` named in a spec so
             that inversion is exact on normalised tensors. Default: lightly's ``IMAGENET_NORMALIZE``, the default
@@ -267,12 +280,16 @@ class ESSLLoss(nn.Module):
     Example:
         >>> backbone = nn.Sequential(nn.Conv2d(3, 8, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())
         >>> essl = ESSLLoss("rotation", input_dim=8, hidden_dim=16)
-        >>> essl(backbone, torch.rand(4, 3, 16, 16)).shape
+        >>> x_e = torch.rand(4, 3, 16, 16)
+        >>> loss = essl(backbone, x_e)
+        >>> loss.shape
         torch.Size([])
-        >>> loss, log = essl.training_step((backbone, torch.rand(4, 3, 16, 16)), 0)
-        >>> sorted(log)
-        ['train_essl_acc', 'train_essl_loss']
+        >>> step_loss, log = essl.training_step((backbone, x_e), 0)
+        >>> sorted(log), bool(step_loss == loss), bool(loss == 0.4 * log["train_essl_loss"])
+        (['train_essl_acc', 'train_essl_loss'], True, True)
     """
+
+    in_features_arg = "input_dim"
 
     def __init__(
         self,
@@ -284,49 +301,28 @@ class ESSLLoss(nn.Module):
         normalize: Mapping[str, Sequence[float]] | None = IMAGENET_NORMALIZE,
         hidden_dim: int = 2048,
     ) -> None:
-        super().__init__()
-        if not isinstance(transform, EquivariantTransform):
-            if normalize is not None:
-                if not isinstance(normalize, Mapping) or set(normalize) != {"mean", "std"}:
-                    raise ValueError(
-                        "`normalize` must be lightly's dict {'mean': [...], 'std': [...]} or None, got "
-                        f"{normalize!r}."
-                    )
-                transform = _with_normalize(transform, normalize)
-            transform = EquivariantTransform(transform, mode=mode)
-        if (head is None) == (input_dim is None):
-            raise ValueError("give exactly one of `input_dim` (to build the reference head) or `head`.")
-        if head is None:
-            head = EquivariancePredictionHead(int(input_dim), hidden_dim, transform.num_classes)  # type: ignore[arg-type]
-        if not isinstance(head, nn.Module):
-            raise TypeError(f"`head` must be an nn.Module, got {type(head).__name__}.")
-        self.transform = transform
-        self.head = head
-        self.weight = float(weight)
-
-    @property
-    def num_classes(self) -> int:
-        """Number of transformation classes the head predicts."""
-        return self.transform.num_classes
+        if normalize is not None and not isinstance(transform, EquivariantTransform):
+            if not isinstance(normalize, Mapping) or set(normalize) != {"mean", "std"}:
+                raise ValueError(
+                    f"`normalize` must be lightly's dict {{'mean': [...], 'std': [...]}} or None, got {normalize!r}."
+                )
+            transform = _with_normalize(transform, normalize)
+        super().__init__(
+            transform, in_features=input_dim, head=head, weight=weight, mode=mode, hidden=(hidden_dim, hidden_dim)
+        )
 
     def views(self, x_e: Tensor) -> tuple[Tensor, Tensor]:
         """The transformed E-views and their labels, on ``x_e``'s device (``x_e`` is detached, not modified)."""
         if not isinstance(x_e, Tensor):
             raise TypeError(f"`x_e` must be the E-view batch as a Tensor (B, C, H, W), got {type(x_e).__name__}.")
-        return self.transform(x_e.detach())
+        return super().views(x_e)
 
     def output(self, backbone: Callable[[Tensor], Tensor], x_e: Tensor) -> EquivarianceOutput:
-        """Loss, cross-entropy and accuracy on the E-view batch ``x_e`` (B, C, H, W)."""
-        if not callable(backbone):
-            raise TypeError(f"`backbone` must be a callable (the backbone module), got {type(backbone).__name__}.")
-        views, labels = self.views(x_e)
-        return self.from_features(backbone(views), labels)
+        """Loss, cross-entropy and accuracy on the E-view batch ``x_e`` (B, C, H, W): the core's ``forward``."""
+        return super().forward(backbone, x_e)
 
-    def from_features(self, features: Tensor, labels: Tensor) -> EquivarianceOutput:
-        """The loss from backbone features of already-transformed views (see :meth:`views`)."""
-        return equivariance_loss(self.head(features.flatten(start_dim=1)), labels, self.weight)
-
-    def forward(self, backbone: Callable[[Tensor], Tensor], x_e: Tensor) -> Tensor:
+    # lightly's losses return the loss tensor; the core's full output is `output`.
+    def forward(self, backbone: Callable[[Tensor], Tensor], x_e: Tensor) -> Tensor:  # type: ignore[override]
         """The weighted E-SSL loss on the E-view batch ``x_e`` (B, C, H, W), to add to lightly's loss."""
         return self.output(backbone, x_e).loss
 
@@ -343,8 +339,8 @@ class ESSLLoss(nn.Module):
     def training_step(self, batch: Sequence[Any], batch_idx: int) -> tuple[Tensor, dict[str, Tensor]]:
         """``(loss, log_dict)`` in the shape of lightly's ``OnlineLinearClassifier.training_step``.
 
-        Called by the parent LightningModule, which adds ``loss`` (already weighted by lambda) to its own and
-        logs ``log_dict``: ``train_essl_loss`` (the unweighted cross-entropy) and ``train_essl_acc``.
+        Called by the parent LightningModule, which adds ``loss`` (already weighted) to its own and logs
+        ``log_dict``: ``train_essl_loss`` (the unweighted cross-entropy) and ``train_essl_acc``.
 
         Args:
             batch: ``(backbone, x_e)``, a callable and the untransformed E-view batch, or ``(features, labels)``
@@ -356,6 +352,3 @@ class ESSLLoss(nn.Module):
     def validation_step(self, batch: Sequence[Any], batch_idx: int) -> tuple[Tensor, dict[str, Tensor]]:
         """As :meth:`training_step`, with ``val_essl_loss`` / ``val_essl_acc`` keys."""
         return self._step(batch, "val")
-
-    def extra_repr(self) -> str:
-        return f"weight={self.weight}"

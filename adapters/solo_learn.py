@@ -1,18 +1,20 @@
 """E-SSL for any solo-learn method: ``equivariant(METHODS[name])`` or one ``install()`` call.
 
 The adapter subclasses a solo-learn method (``SimCLR``, ``BYOL``, ``BarlowTwins``, ``VICReg``, ...) and only wires:
-it takes the E-SSL view from the batch, runs the core's :class:`~essl_aug.EquivariantTransform`, the online
-backbone and an :class:`~essl_aug.EquivarianceHead`, and adds ``lambda * cross_entropy``
-(:func:`~essl_aug.equivariance_loss`) to the loss that the method's ``training_step`` returns.
+it translates the ``essl`` settings into the core's :class:`~essl_aug.EquivarianceLoss` (which checks them), takes
+the E-SSL view from the batch, runs it through the online backbone and adds the weighted cross-entropy to the loss
+that the method's ``training_step`` returns.
 
 Both solo-learn APIs are supported, detected from the class, not from a version number:
 
 - the omegaconf API (GitHub, 1.0.6): ``Method(cfg)``, an ``essl:`` block in the config, defaults filled by the
   method's ``add_and_assert_specific_cfg`` hook;
 - the argparse API (PyPI, 1.0.2): ``Method(**kwargs)``, flags ``--essl_lambda 0.4 --essl_transform rotation ...``
-  added by the method's ``add_model_specific_args`` hook, arriving as ``essl_*`` keyword arguments.
+  (one ``--essl_<key>`` per key of the block) added by the method's ``add_model_specific_args`` hook, arriving as
+  ``essl_*`` keyword arguments.
 
-Settings (the ``essl:`` block; ``lambda`` is read by key, ``cfg.essl.lambda`` would be a Python syntax error):
+Settings (the ``essl:`` block; ``lambda`` is the paper's name for the weight, read by key: ``cfg.essl.lambda`` would
+be a Python syntax error; in Python the value is ``EsslSettings.weight``):
 
 ==============  =============  ============================================================================
 key             default        meaning
@@ -21,6 +23,7 @@ key             default        meaning
 ``transform``   ``rotation``   a family name, a list of names (a product) or ``{"name": ..., **options}``
 ``mode``        ``all``        ``all``: every element for every image (reference); ``random``: one per image
 ``crop_size``   ``null``       resize the E-SSL view to this size (reference CIFAR-10: 16); ``null`` keeps it
+                               (a backbone with a fixed input size, a ViT or MAE, refuses any other size)
 ``crop_scale``  ``null``       ``[lo, hi]``: a random resized crop of that area range instead of a resize
 ``source``      ``gpu``        ``gpu``: derive the view from crop ``view`` of the batch; ``extra_crop``: the
                                last crop of the batch is the E-SSL view (declared in the crop counts)
@@ -30,27 +33,37 @@ key             default        meaning
 
 Without an ``essl`` block (and without ``defaults`` given to :func:`equivariant`) the adapted class is inactive:
 exactly the original method.
+
+Logged per step and epoch: ``train_essl_loss`` (the unweighted cross-entropy) and ``train_essl_acc``, the accuracy of
+the head **in percent**, like solo-learn's own accuracies (``train_acc1``); :class:`~essl_aug.EquivarianceOutput`
+keeps the fraction.
+
+The method's config hook fills solo-learn's defaults into the caller's config in place (``main_pretrain.py`` reads
+them there and saves that config as ``args.json``), with the ``essl`` block filled in too; with
+``source: extra_crop`` the method itself is built on a copy that counts one crop fewer.
+
+The adapted classes are made once and kept as attributes of this module (``EquivariantSimCLR``; with class defaults,
+or for a method outside ``solo.methods``, ``EquivariantSimCLR__<hex of a JSON key>``), so their instances pickle by
+reference like any class; in a fresh process the module rebuilds a class from its name.
 """
 
 from __future__ import annotations
 
 import copy
-import copyreg
+import importlib
 import json
-import math
-import sys
-from collections.abc import Mapping, MutableMapping
-from dataclasses import asdict, dataclass
-from typing import Any
+from collections.abc import Callable, Mapping, MutableMapping
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar, TypeGuard, get_args
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from essl_aug.head import EquivarianceHead
-from essl_aug.loss import EquivarianceLoss, EquivarianceOutput
+from essl_aug.head import hidden_widths
+from essl_aug.loss import EquivarianceLoss, EquivarianceOutput, check_weight
 from essl_aug.registry import build_family
-from essl_aug.transform import EquivariantTransform
+from essl_aug.transform import EquivariantTransform, Mode
 
 __all__ = ["DEFAULTS", "EsslSettings", "equivariant", "install", "is_equivariant"]
 
@@ -68,7 +81,7 @@ DEFAULTS: dict[str, Any] = {
     "hidden_dim": 2048,
 }
 _SOURCES = ("gpu", "extra_crop")
-_MODES = ("all", "random")
+_PREFIX = "Equivariant"
 
 
 def _plain(value: Any) -> Any:
@@ -94,50 +107,64 @@ def _parse_transform(value: Any) -> Any:
     return parts[0] if len(parts) == 1 else parts
 
 
+def _core(key: str, build: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``build(*args, **kwargs)``: a core check or constructor; its error is re-raised under ``essl.<key>``."""
+    try:
+        return build(*args, **kwargs)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"essl.{key}: {err}") from err
+
+
 @dataclass(frozen=True)
 class EsslSettings:
-    """The validated ``essl`` block. Build it with :meth:`from_mapping`.
+    """The ``essl`` block, checked. Build it with :meth:`from_mapping`.
+
+    The core checks ``lambda`` (as ``weight``), ``transform``, ``mode`` and ``hidden_dim``; the view keys
+    (``crop_size``, ``crop_scale``, ``source``, ``view``) are the adapter's own. The transform is built once,
+    here, and is the one the model uses.
 
     Example:
         >>> s = EsslSettings.from_mapping({"lambda": 0.5, "transform": "rotation,vflip", "crop_size": 16})
-        >>> s.lambda_, s.transform, s.num_classes, s.hidden
+        >>> s.weight, s.transform, s.num_classes, s.hidden
         (0.5, ['rotation', 'vflip'], 8, (2048, 2048))
     """
 
-    lambda_: float
+    weight: float
     transform: Any
-    mode: str
+    mode: Mode
     crop_size: int | None
     crop_scale: tuple[float, float] | None
     source: str
     view: int
-    hidden_dim: Any
-    num_classes: int
+    hidden_dim: int | list[int]
+    #: The core transform built from ``transform`` and ``mode``.
+    equivariant_transform: EquivariantTransform = field(compare=False, repr=False)
 
     @property
     def active(self) -> bool:
-        """Whether the E-SSL branch runs (``lambda > 0``)."""
-        return self.lambda_ > 0
+        """Whether the E-SSL branch runs (``weight > 0``)."""
+        return self.weight > 0
 
     @property
     def hidden(self) -> tuple[int, ...]:
         """Hidden widths of the head."""
-        if isinstance(self.hidden_dim, int):
-            return (self.hidden_dim, self.hidden_dim)
-        return tuple(self.hidden_dim)
+        return (self.hidden_dim, self.hidden_dim) if isinstance(self.hidden_dim, int) else tuple(self.hidden_dim)
+
+    @property
+    def num_classes(self) -> int:
+        """Number of transformation classes the head predicts."""
+        return self.equivariant_transform.num_classes
 
     def as_config(self) -> dict[str, Any]:
         """The settings as an ``essl`` block (plain types, key ``lambda``)."""
-        block = asdict(self)
-        block["lambda"] = block.pop("lambda_")
-        block.pop("num_classes")
-        if block["crop_scale"] is not None:
-            block["crop_scale"] = list(block["crop_scale"])
+        block = {f.name: getattr(self, f.name) for f in fields(self) if f.compare}  # not the built transform
+        block["lambda"] = block.pop("weight")
+        block["crop_scale"] = None if self.crop_scale is None else list(self.crop_scale)
         return block
 
     @classmethod
     def from_mapping(cls, block: Mapping[str, Any] | None, defaults: Mapping[str, Any] | None = None) -> EsslSettings:
-        """Merge ``DEFAULTS`` < ``defaults`` < ``block`` and validate; errors name the ``essl.<key>`` at fault."""
+        """Merge ``DEFAULTS`` < ``defaults`` < ``block`` and check; errors name the ``essl.<key>`` at fault."""
         merged: dict[str, Any] = dict(DEFAULTS)
         for source in (defaults or {}, _plain(block) or {}):
             if not isinstance(source, Mapping):
@@ -147,12 +174,6 @@ class EsslSettings:
                 raise ValueError(f"unknown essl setting(s) {unknown}; valid keys are {sorted(DEFAULTS)}.")
             merged.update({k: _plain(v) for k, v in source.items()})
 
-        lam = merged["lambda"]
-        if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not math.isfinite(lam) or lam < 0:
-            raise ValueError(f"essl.lambda must be a finite number >= 0 (reference: 0.4), got {lam!r}.")
-        mode = merged["mode"]
-        if mode not in _MODES:
-            raise ValueError(f"essl.mode must be one of {list(_MODES)}, got {mode!r}.")
         source = merged["source"]
         if source not in _SOURCES:
             raise ValueError(f"essl.source must be one of {list(_SOURCES)}, got {source!r}.")
@@ -172,37 +193,38 @@ class EsslSettings:
                 raise ValueError("essl.crop_scale needs essl.crop_size (the output size of the random resized crop).")
             scale = (float(scale[0]), float(scale[1]))
         hidden = merged["hidden_dim"]
-        widths = [hidden] if isinstance(hidden, int) and not isinstance(hidden, bool) else hidden
-        if (
-            not isinstance(widths, (list, tuple))
-            or not widths
-            or not all(isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in widths)
-        ):
+        if isinstance(hidden, int) and not isinstance(hidden, bool):
+            _core("hidden_dim", hidden_widths, [hidden])
+        elif isinstance(hidden, (list, tuple)) and hidden:
+            hidden = list(_core("hidden_dim", hidden_widths, hidden))
+        else:
             raise ValueError(f"essl.hidden_dim must be a positive integer or a list of them, got {hidden!r}.")
+
+        weight = _core("lambda", check_weight, merged["lambda"])
         transform = _parse_transform(merged["transform"])
-        try:
-            num_classes = build_family(transform).num_classes
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"essl.transform: {err}") from err
+        family = _core("transform", build_family, transform)
         return cls(
-            lambda_=float(lam),
+            weight=weight,
             transform=transform,
-            mode=mode,
+            mode=merged["mode"],
             crop_size=size,
             crop_scale=scale,
             source=source,
             view=view,
-            hidden_dim=hidden if isinstance(hidden, int) else list(hidden),
-            num_classes=num_classes,
+            hidden_dim=hidden,
+            equivariant_transform=_core("mode", EquivariantTransform, family, mode=merged["mode"]),
         )
 
 
 # --------------------------------------------------------------------------------------------------------------
-# The adapted class
+# The adapted classes: Equivariant<Method>(<API mixin>, <Method>)
 # --------------------------------------------------------------------------------------------------------------
 
+#: The settings read from a constructor's arguments, and the arguments left for the method.
+_Arguments = tuple[EsslSettings | None, tuple[Any, ...], dict[str, Any]]
 
-def _is_method_class(cls: Any) -> bool:
+
+def _is_method_class(cls: Any) -> TypeGuard[type]:
     """A solo-learn method class: a subclass of solo's ``BaseMethod`` with one of the two config hooks."""
     if not isinstance(cls, type):
         return False
@@ -235,6 +257,19 @@ def _cfg_without_last_crop(cfg: Any) -> Any:
     return cfg
 
 
+def _fixed_input_size(backbone: object) -> tuple[int, int] | None:
+    """``(H, W)`` if the backbone takes only that input size (timm's ``PatchEmbed`` with a strict ``img_size``: ViTs,
+    MAE's encoder); ``None`` for a backbone that takes any size (ResNets, a ViT with ``dynamic_img_size``)."""
+    embed = getattr(backbone, "patch_embed", None)
+    size = getattr(embed, "img_size", None)
+    if not isinstance(embed, nn.Module) or size is None or getattr(backbone, "dynamic_img_size", False):
+        return None
+    if not getattr(embed, "strict_img_size", True):
+        return None
+    height, width = (size, size) if isinstance(size, int) else tuple(size)
+    return int(height), int(width)
+
+
 def _kwargs_without_last_crop(kwargs: dict[str, Any]) -> None:
     key = "num_small_crops" if int(kwargs.get("num_small_crops") or 0) > 0 else "num_large_crops"
     if key not in kwargs:
@@ -243,46 +278,53 @@ def _kwargs_without_last_crop(kwargs: dict[str, Any]) -> None:
 
 
 class _EquivariantMethod:
-    """Behaviour shared by every adapted class (mixed in before the solo-learn method)."""
+    """Behaviour shared by every adapted class (before the solo-learn method in the MRO)."""
 
-    _essl_base: type
-    _essl_defaults: dict[str, Any]
-    _essl_omegaconf: bool
+    _essl_base: ClassVar[type[Any]]
+    _essl_defaults: ClassVar[dict[str, Any]]
+    # provided by the solo-learn method
+    num_crops: int
+    features_dim: int
+    log_dict: Callable[..., None]
+
+    essl_settings: EsslSettings | None
+    essl: EquivarianceLoss
+    essl_crop: Callable[[Tensor], Tensor]
+    _essl_fixed_size: tuple[int, int] | None
+
+    @classmethod
+    def _essl_arguments(cls, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Arguments:
+        """The settings from the constructor's arguments, and the arguments for the method (API-specific)."""
+        raise NotImplementedError
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        defaults = self._essl_defaults
-        if self._essl_omegaconf:
-            cfg = args[0] if args else kwargs.get("cfg")
-            if cfg is None:
-                raise TypeError(f"{type(self).__name__} takes the solo-learn cfg (a DictConfig) as first argument.")
-            block = _select(cfg, "essl")
-            settings = EsslSettings.from_mapping(block, defaults) if (block is not None or defaults) else None
-            if settings is not None and settings.source == "extra_crop":
-                cfg = _cfg_without_last_crop(cfg)  # never mutate the caller's cfg (the data module reads it)
-                args, kwargs = ((cfg, *args[1:]), kwargs) if args else (args, {**kwargs, "cfg": cfg})
-        else:
-            block = {k[len("essl_") :]: kwargs.pop(k) for k in list(kwargs) if k.startswith("essl_")}
-            block = {k: v for k, v in block.items() if v is not None}
-            settings = EsslSettings.from_mapping(block, defaults) if (block or defaults) else None
-            if settings is not None and settings.source == "extra_crop":
-                _kwargs_without_last_crop(kwargs)
+        settings, args, kwargs = self._essl_arguments(args, kwargs)
         super().__init__(*args, **kwargs)
         self.essl_settings = settings
         if settings is None or not settings.active:
             return
         if settings.source == "gpu" and settings.view >= self.num_crops:
             raise ValueError(f"essl.view={settings.view} but the method has only {self.num_crops} crops.")
-        features_dim = getattr(self, "features_dim", None)
-        if not isinstance(features_dim, int):
-            raise TypeError(f"{self._essl_base.__name__} has no integer `features_dim`; cannot size the E-SSL head.")
-        transform = EquivariantTransform(settings.transform, mode=settings.mode)
-        head = EquivarianceHead(features_dim, transform.num_classes, hidden=settings.hidden)
-        self.essl = EquivarianceLoss(transform, head=head, weight=settings.lambda_)
-        if settings.crop_scale is not None:
+        self.essl = EquivarianceLoss(
+            settings.equivariant_transform,
+            in_features=self.features_dim,
+            weight=settings.weight,
+            hidden=settings.hidden,
+        )
+        backbone = getattr(self, "backbone", None)
+        backbone = backbone if isinstance(backbone, nn.Module) else getattr(self, "encoder", None)
+        fixed = _fixed_input_size(backbone)
+        if fixed is not None and settings.crop_size is not None and (settings.crop_size,) * 2 != fixed:
+            raise ValueError(
+                f"essl.crop_size={settings.crop_size} but the backbone ({type(backbone).__name__}) takes "
+                f"only {fixed[0]}x{fixed[1]} images (a fixed input size, e.g. a ViT or MAE); set essl.crop_size: null "
+                f"(the view keeps its crop's size) or {fixed[0]}."
+            )
+        self._essl_fixed_size = fixed
+        if settings.crop_scale is not None and settings.crop_size is not None:
             from kornia.augmentation import RandomResizedCrop
 
-            size = (settings.crop_size, settings.crop_size)
-            self.essl_crop = RandomResizedCrop(size, scale=settings.crop_scale)
+            self.essl_crop = RandomResizedCrop((settings.crop_size, settings.crop_size), scale=settings.crop_scale)
 
     @property
     def essl_active(self) -> bool:
@@ -296,31 +338,41 @@ class _EquivariantMethod:
             params = [*params, {"name": "essl_head", "params": self.essl.head.parameters()}]
         return params
 
-    def _essl_backbone(self) -> nn.Module:
-        """The online backbone (``backbone`` in the omegaconf API, ``encoder`` in the argparse API)."""
-        net = getattr(self, "backbone", None)
-        return net if isinstance(net, nn.Module) else self.encoder
-
-    def _essl_view(self, x: Tensor) -> Tensor:
+    def _essl_view(self, x: Tensor, settings: EsslSettings) -> Tensor:
         """Resize (or random-resized-crop) the E-SSL view to ``crop_size``; a new tensor, off the input's graph."""
         x = x.detach()
-        size = self.essl_settings.crop_size
-        if self.essl_settings.crop_scale is not None:
+        size = settings.crop_size
+        if settings.crop_scale is not None:
             return self.essl_crop(x)
         if size is not None and tuple(x.shape[-2:]) != (size, size):
             return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+        fixed = self._essl_fixed_size
+        if fixed is not None and tuple(x.shape[-2:]) != fixed:
+            what = "the last crop" if settings.source == "extra_crop" else f"crop {settings.view}"
+            raise ValueError(
+                f"the E-SSL view ({what} of the batch) is {x.shape[-2]}x{x.shape[-1]} but the backbone takes only "
+                f"{fixed[0]}x{fixed[1]} images; give that crop the backbone's size (crop_size: {fixed[0]})."
+            )
         return x
 
+    def _essl_backbone(self) -> nn.Module:
+        """The online backbone: ``backbone`` in the omegaconf API, ``encoder`` in the argparse API."""
+        backbone = getattr(self, "backbone", None)
+        return backbone if isinstance(backbone, nn.Module) else getattr(self, "encoder")  # noqa: B009
+
     def _essl_features(self, views: Tensor) -> Tensor:
+        """The online backbone on the views."""
         if getattr(self, "no_channel_last", True) is False:  # follow the method's own forward
             views = views.to(memory_format=torch.channels_last)
         return self._essl_backbone()(views)
 
     def _essl_loss(self, x: Tensor) -> EquivarianceOutput:
         """The E-SSL branch on the crop ``x``: views, backbone, head, weighted cross-entropy; logs it."""
-        out = self.essl(self._essl_features, self._essl_view(x))
-        self.log_dict(  # type: ignore[attr-defined]
-            {"train_essl_loss": out.cross_entropy, "train_essl_acc": out.accuracy}, on_epoch=True, sync_dist=True
+        assert self.essl_settings is not None, "the E-SSL branch runs only with settings"
+        out = self.essl(self._essl_features, self._essl_view(x, self.essl_settings))
+        # in percent, like solo-learn's own accuracies (train_acc1, ...); the output keeps the fraction
+        self.log_dict(
+            {"train_essl_loss": out.cross_entropy, "train_essl_acc": 100 * out.accuracy}, on_epoch=True, sync_dist=True
         )
         return out
 
@@ -345,45 +397,56 @@ class _EquivariantMethod:
             return {**out, "loss": out["loss"] + essl}
         raise TypeError(f"{self._essl_base.__name__}.training_step returned {type(out).__name__}, not a loss.")
 
-    def __reduce_ex__(self, protocol: int) -> Any:
-        # Rebuild the class from (method class, defaults) when unpickling, in any process.
-        rv = super().__reduce_ex__(protocol)
-        if isinstance(rv, tuple) and rv and rv[0] is copyreg.__newobj__ and rv[1][0] is type(self):
-            return (_new_instance, (self._essl_base, self._essl_defaults, *rv[1][1:]), *rv[2:])
-        return rv
 
+class _OmegaconfMethod(_EquivariantMethod):
+    """solo-learn's omegaconf API (GitHub 1.0.6): ``Method(cfg)`` with an ``essl:`` block in the config."""
 
-def _new_instance(base: type, defaults: dict[str, Any], *args: Any) -> Any:
-    cls = equivariant(base, **defaults)
-    return cls.__new__(cls, *args)
-
-
-def _omegaconf_hook(base: type, defaults: dict[str, Any]) -> staticmethod:
-    def add_and_assert_specific_cfg(cfg: Any) -> Any:
-        cfg = base.add_and_assert_specific_cfg(cfg)
+    @classmethod
+    def add_and_assert_specific_cfg(cls, cfg: Any) -> Any:
+        """The method's hook, then fill and check the ``essl`` block (left absent when the class is inactive)."""
+        cfg = cls._essl_base.add_and_assert_specific_cfg(cfg)
         block = _select(cfg, "essl")
-        if block is None and not defaults:
+        if block is None and not cls._essl_defaults:
             return cfg  # inactive: the config is left as the method leaves it
-        settings = EsslSettings.from_mapping(block, defaults)
+        settings = EsslSettings.from_mapping(block, cls._essl_defaults)
         from omegaconf import open_dict
 
         with open_dict(cfg):
             cfg.essl = settings.as_config()
         return cfg
 
-    add_and_assert_specific_cfg.__doc__ = f"{base.__name__}'s hook, then fill and check the ``essl`` block."
-    return staticmethod(add_and_assert_specific_cfg)
+    @classmethod
+    def _essl_arguments(cls, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Arguments:
+        cfg = args[0] if args else kwargs.get("cfg")
+        if cfg is None:
+            raise TypeError(f"{cls.__name__} takes the solo-learn cfg (a DictConfig) as first argument.")
+        block = _select(cfg, "essl")
+        if block is None and not cls._essl_defaults:
+            return None, args, kwargs
+        settings = EsslSettings.from_mapping(block, cls._essl_defaults)
+        if settings.source == "extra_crop":
+            # main_pretrain.py reads the defaults that the method's hook fills into the caller's cfg (and saves that
+            # cfg as args.json): fill them in place, as the method itself would, then build the method on a copy
+            # with one crop fewer (the caller's crop counts stay: its data module draws every crop).
+            cls.add_and_assert_specific_cfg(cfg)
+            cfg = _cfg_without_last_crop(cfg)
+            args, kwargs = ((cfg, *args[1:]), kwargs) if args else (args, {**kwargs, "cfg": cfg})
+        return settings, args, kwargs
 
 
-def _argparse_hook(base: type) -> staticmethod:
-    def add_model_specific_args(parent_parser: Any) -> Any:
-        parent_parser = base.add_model_specific_args(parent_parser)
+class _ArgparseMethod(_EquivariantMethod):
+    """solo-learn's argparse API (PyPI 1.0.2): ``Method(**kwargs)`` with ``essl_*`` keyword arguments."""
+
+    @classmethod
+    def add_model_specific_args(cls, parent_parser: Any) -> Any:
+        """The method's arguments plus one ``--essl_<key>`` flag per key of the ``essl`` block."""
+        parent_parser = cls._essl_base.add_model_specific_args(parent_parser)
         if "--essl_lambda" in getattr(parent_parser, "_option_string_actions", {}):
             return parent_parser
         group = parent_parser.add_argument_group("essl")
         group.add_argument("--essl_lambda", type=float, default=None, help="E-SSL weight (reference 0.4)")
         group.add_argument("--essl_transform", type=str, default=None, help="rotation | rotation,vflip | JSON")
-        group.add_argument("--essl_mode", type=str, default=None, choices=_MODES)
+        group.add_argument("--essl_mode", type=str, default=None, choices=get_args(Mode))
         group.add_argument("--essl_crop_size", type=int, default=None)
         group.add_argument("--essl_crop_scale", type=float, nargs=2, default=None)
         group.add_argument("--essl_source", type=str, default=None, choices=_SOURCES)
@@ -391,20 +454,48 @@ def _argparse_hook(base: type) -> staticmethod:
         group.add_argument("--essl_hidden_dim", type=int, default=None)
         return parent_parser
 
-    add_model_specific_args.__doc__ = f"{base.__name__}'s arguments plus the ``--essl_*`` flags."
-    return staticmethod(add_model_specific_args)
+    @classmethod
+    def _essl_arguments(cls, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Arguments:
+        block = {k.removeprefix("essl_"): kwargs.pop(k) for k in list(kwargs) if k.startswith("essl_")}
+        block = {k: v for k, v in block.items() if v is not None}
+        if not block and not cls._essl_defaults:
+            return None, args, kwargs
+        settings = EsslSettings.from_mapping(block, cls._essl_defaults)
+        if settings.source == "extra_crop":
+            _kwargs_without_last_crop(kwargs)
+        return settings, args, kwargs
 
 
-_CACHE: dict[tuple[type, str], type] = {}
+def _class_name(method_cls: type, defaults: Mapping[str, Any]) -> str:
+    """``Equivariant<Method>``, then ``__<hex of a JSON key>`` if there are class defaults or the method is not
+    solo-learn's own (the key then names its module and qualified name, for a fresh process to import it)."""
+    key = dict(defaults)
+    if not method_cls.__module__.startswith("solo."):
+        key["method"] = f"{method_cls.__module__}:{method_cls.__qualname__}"
+    name = f"{_PREFIX}{method_cls.__name__}"
+    return f"{name}__{json.dumps(key, sort_keys=True, separators=(',', ':')).encode().hex()}" if key else name
+
+
+def _method_class(name: str, path: str | None) -> Any:
+    """The class ``name`` of ``solo.methods``, or the one at ``path`` (``module:qualified.name``)."""
+    module_name, _, qualname = path.partition(":") if path else ("solo.methods", "", name)
+    try:
+        found: Any = importlib.import_module(module_name)
+    except ImportError as err:
+        raise AttributeError(f"{_PREFIX}{name}: cannot import {module_name} ({_EXTRA}).") from err
+    for part in qualname.split("."):
+        found = getattr(found, part, None)
+    return found
 
 
 def equivariant(method_cls: type, **defaults: Any) -> type:
-    """The E-SSL version of a solo-learn method class, ``Equivariant<Name>`` (cached; its instances pickle).
+    """The E-SSL version of a solo-learn method class, ``Equivariant<Name>``, made once and kept in this module.
 
     Args:
         method_cls: a solo-learn method class (a ``BaseMethod`` subclass: ``SimCLR``, ``BYOL``, ...).
-        defaults: ``essl`` settings used where the config gives none (``lambda_`` is accepted for ``lambda``).
-            With defaults the class is active even without an ``essl`` block; without, only with one.
+        defaults: ``essl`` settings used where the config gives none, by their block keys; ``weight`` stands for
+            ``lambda`` (a Python keyword). Plain values (numbers, strings, lists, mappings). With defaults the
+            class is active even without an ``essl`` block; without, only with one.
 
     Example (needs solo-learn; omegaconf API)::
 
@@ -414,52 +505,53 @@ def equivariant(method_cls: type, **defaults: Any) -> type:
         model = (equivariant(METHODS[cfg.method]) if "essl" in cfg else METHODS[cfg.method])(cfg)
     """
     if is_equivariant(method_cls):
-        method_cls = method_cls._essl_base  # type: ignore[attr-defined]
+        method_cls = vars(method_cls)["_essl_base"]
     if not _is_method_class(method_cls):
         name = getattr(method_cls, "__name__", type(method_cls).__name__)
         raise TypeError(
             f"equivariant() needs a solo-learn method class (a BaseMethod subclass such as SimCLR or BYOL), got {name}."
         )
-    if "lambda_" in defaults:
-        defaults["lambda"] = defaults.pop("lambda_")
+    if "weight" in defaults:
+        if "lambda" in defaults:
+            raise TypeError("give the E-SSL weight once: `weight=` (or the block key 'lambda'), not both.")
+        defaults["lambda"] = defaults.pop("weight")
+    try:  # the plain form: what the class name spells, and what a fresh process rebuilds
+        defaults = json.loads(json.dumps({k: _plain(v) for k, v in defaults.items()}))
+    except TypeError as err:
+        raise TypeError(
+            f"equivariant() defaults must be plain settings (numbers, strings, lists, mappings): {err}"
+        ) from err
     if defaults:
         EsslSettings.from_mapping(defaults)  # fail early on bad defaults
-    key = (method_cls, json.dumps(defaults, sort_keys=True, default=repr))
-    cached = _CACHE.get(key)
-    if cached is not None:
-        return cached
-    omegaconf_api = hasattr(method_cls, "add_and_assert_specific_cfg")
-    name = f"Equivariant{method_cls.__name__}"
+    name = _class_name(method_cls, defaults)
+    cls = globals().get(name)
+    if isinstance(cls, type) and vars(cls).get("_essl_base") is method_cls:
+        return cls
+    api = _OmegaconfMethod if hasattr(method_cls, "add_and_assert_specific_cfg") else _ArgparseMethod
     namespace: dict[str, Any] = {
         "__module__": __name__,
         "__qualname__": name,
         "__doc__": f"{method_cls.__name__} with the E-SSL objective (see :mod:`essl_aug.adapters.solo_learn`).",
         "_essl_base": method_cls,
-        "_essl_defaults": dict(defaults),
-        "_essl_omegaconf": omegaconf_api,
+        "_essl_defaults": defaults,
     }
-    if omegaconf_api:
-        namespace["add_and_assert_specific_cfg"] = _omegaconf_hook(method_cls, dict(defaults))
-    else:
-        namespace["add_model_specific_args"] = _argparse_hook(method_cls)
-    cls = type(name, (_EquivariantMethod, method_cls), namespace)
-    _CACHE[key] = cls
-    module_globals = vars(sys.modules[__name__])
-    if not defaults and name not in module_globals:  # not hasattr: that would run the module __getattr__
-        module_globals[name] = cls  # the class itself pickles by reference
+    cls = type(f"{_PREFIX}{method_cls.__name__}", (api, method_cls), namespace)
+    globals()[name] = cls  # a module attribute: the class and its instances pickle by reference (latest of a name)
     return cls
 
 
 def __getattr__(name: str) -> type:
-    """``EquivariantSimCLR`` etc. in a fresh process (unpickling by reference): rebuilt from ``solo.methods``."""
-    if name.startswith("Equivariant") and len(name) > len("Equivariant"):
-        try:
-            import solo.methods as methods
-        except ImportError as err:
-            raise AttributeError(f"{name}: solo-learn is not importable ({_EXTRA}).") from err
-        base = getattr(methods, name[len("Equivariant") :], None)
+    """``Equivariant<Method>[__<key>]`` in a fresh process (unpickling by reference): rebuilt from its name."""
+    base_name, sep, code = name.removeprefix(_PREFIX).rpartition("__")
+    base_name, code = (base_name, code) if sep else (code, "")
+    try:
+        key = json.loads(bytes.fromhex(code)) if code else {}
+    except ValueError:
+        key = None
+    if name.startswith(_PREFIX) and base_name and isinstance(key, dict):
+        base = _method_class(base_name, key.pop("method", None))
         if _is_method_class(base):
-            return equivariant(base)
+            return equivariant(base, **key)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -474,9 +566,10 @@ def install(methods: MutableMapping[str, Any] | None = None) -> MutableMapping[s
     """
     if methods is None:
         try:
-            from solo.methods import METHODS as methods
+            from solo.methods import METHODS
         except ImportError as err:
             raise ImportError(f"install() needs solo-learn: {_EXTRA}.") from err
+        methods = METHODS
     if not isinstance(methods, MutableMapping):
         raise TypeError(f"`methods` must be a mutable mapping name -> method class, got {type(methods).__name__}.")
     for name, cls in list(methods.items()):

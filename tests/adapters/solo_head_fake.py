@@ -7,16 +7,23 @@ real package (``SOLO_LEARN_SRC`` runs the real one):
 - ``Method(cfg)``; ``BaseMethod.__init__`` calls ``self.add_and_assert_specific_cfg(cfg)`` first and keeps the
   returned cfg as ``self.cfg``; hooks are static and chain with ``super(Cls, Cls)``; defaults fill missing keys;
 - backbones from the class dict ``_BACKBONES`` called as ``fn(cfg.method, **kwargs)``, ``features_dim``,
-  ``backbone``; ``no_channel_last`` from ``cfg.performance.disable_channel_last`` (inputs to channels_last);
+  ``backbone`` (``tiny_vit``: timm's ``PatchEmbed`` contract, a fixed input size, like solo-learn's ViTs and
+  MAE); ``no_channel_last`` from ``cfg.performance.disable_channel_last`` (inputs to channels_last);
 - the batch ``[indexes, [crops], targets]``; the base ``training_step`` asserts ``len(X) == num_crops`` and
   returns a dict; a method's ``training_step`` returns a Tensor;
 - ``learnable_params``: a list of dicts with ``name``; a momentum base with ``momentum_backbone``,
-  ``momentum_pairs`` and a three-argument ``on_train_batch_end``.
+  ``momentum_pairs`` and a three-argument ``on_train_batch_end``;
+- ``main_pretrain.py`` (:func:`main_pretrain`): the model is built from the caller's cfg, whose hooks fill the
+  defaults into that cfg **in place**; the script then reads them from its own cfg
+  (``cfg.performance.disable_channel_last``, an omegaconf "Missing key" error if absent), builds the data from its
+  crop counts and saves it as ``args.json`` (the ``Checkpointer``).
 """
 
 from __future__ import annotations
 
 import copy
+import json
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import pytest
@@ -50,8 +57,35 @@ class TinyBackbone(nn.Module):
         return F.adaptive_avg_pool2d(F.relu(self.bn(self.conv(x))), 1).flatten(1)
 
 
+class TinyPatchEmbed(nn.Module):
+    """timm's ``PatchEmbed`` contract (solo-learn's ViTs, MAE's encoder): ``img_size``, ``strict_img_size``."""
+
+    def __init__(self, img_size: int, patch_size: int, dim: int) -> None:
+        super().__init__()
+        self.img_size = (img_size, img_size)
+        self.strict_img_size = True
+        self.proj = nn.Conv2d(3, dim, patch_size, stride=patch_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        assert tuple(x.shape[-2:]) == self.img_size, f"Input height ({x.shape[-2]}) doesn't match model."
+        return self.proj(x).flatten(2).transpose(1, 2)
+
+
+class TinyViT(nn.Module):
+    """A ViT-shaped backbone with a fixed input size (``img_size``), pooled tokens as features."""
+
+    num_features = 8
+
+    def __init__(self, method: str, img_size: int = 16, patch_size: int = 8) -> None:
+        super().__init__()
+        self.patch_embed = TinyPatchEmbed(img_size, patch_size, self.num_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.patch_embed(x).mean(1)
+
+
 class BaseMethod(lpl.LightningModule):
-    _BACKBONES: ClassVar[dict[str, type[nn.Module]]] = {"tiny": TinyBackbone}
+    _BACKBONES: ClassVar[dict[str, type[nn.Module]]] = {"tiny": TinyBackbone, "tiny_vit": TinyViT}
 
     def __init__(self, cfg: DictConfig) -> None:
         super().__init__()
@@ -200,6 +234,23 @@ class FakeLinear(lpl.LightningModule):
 
 
 METHODS = {"base": BaseMethod, "linear": FakeLinear, "simclr": FakeSimCLR, "byol": FakeBYOL}
+
+
+def main_pretrain(cfg: DictConfig, methods: Mapping[str, Any] = METHODS) -> tuple[Any, dict[str, Any]]:
+    """What solo-learn's ``main_pretrain.py`` does around the model: ``(model, args.json)``.
+
+    The model is ``methods[cfg.method](cfg)``; the script then reads the method's defaults from its own ``cfg``
+    (main_pretrain.py:78, ``cfg.performance.disable_channel_last``), counts the crops of the data module from it,
+    and the ``Checkpointer`` saves it as ``args.json``.
+    """
+    OmegaConf.set_struct(cfg, False)  # hydra's cfg is struct; main_pretrain.py lifts it first
+    model = methods[cfg.method](cfg)
+    if not cfg.performance.disable_channel_last:
+        model = model.to(memory_format=torch.channels_last)
+    crops = cfg.data.num_large_crops + cfg.data.num_small_crops  # the data module draws this many crops
+    assert crops >= model.num_crops
+    args = json.loads(json.dumps(OmegaConf.to_container(cfg), default=lambda o: "<not serializable>"))
+    return model, args
 
 
 def make_cfg(method: str = "simclr", num_small_crops: int = 0, essl: dict[str, Any] | None = None) -> DictConfig:

@@ -108,7 +108,7 @@ def oracle_ce(model, x: torch.Tensor, size: int | None = SMALL) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_loss_is_the_unwrapped_step_plus_lambda_ce(name: str) -> None:
+def test_loss_is_the_unwrapped_step_plus_weighted_ce(name: str) -> None:
     model = build(name, **ESSL)
     assert type(model).__name__ == f"Equivariant{name}" and model.essl_active
     batch = make_batch()
@@ -138,7 +138,7 @@ def test_head_is_optimised_and_receives_gradients(name: str) -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("essl", [{}, {"essl_lambda": 0.0}], ids=["no-essl", "lambda0"])
-def test_lambda_zero_or_no_block_is_the_original_model(name: str, essl: dict) -> None:
+def test_weight_zero_or_no_block_is_the_original_model(name: str, essl: dict) -> None:
     original = build(name, adapted=False)
     model = build(name, **essl)
     assert not model.essl_active and not hasattr(model, "essl")
@@ -193,7 +193,7 @@ def test_argparse_flags() -> None:
     essl = {k: v for k, v in vars(args).items() if k.startswith("essl_")}
     model = build("SimCLR", **essl)
     s = model.essl_settings
-    assert (s.lambda_, s.transform, s.mode, s.crop_size, s.hidden) == (
+    assert (s.weight, s.transform, s.mode, s.crop_size, s.hidden) == (
         0.5,
         ["rotation", "vflip"],
         "random",
@@ -229,6 +229,26 @@ def test_install_wraps_the_registry_in_place(monkeypatch: pytest.MonkeyPatch) ->
     assert not build("BYOL").essl_active  # inactive without --essl_* flags
 
 
+class _PerfectHead(torch.nn.Module):
+    """Logits that name the label of every view of the ``mode="all"`` block layout: accuracy 1."""
+
+    num_classes = 4
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        labels = torch.arange(4).repeat_interleave(features.shape[0] // 4)
+        return 10 * F.one_hot(labels, 4).float() + 0 * features.sum()
+
+
+def test_train_essl_acc_is_logged_in_percent() -> None:
+    model = build("SimCLR", **ESSL)
+    model.essl.head = _PerfectHead()
+    logged: dict[str, torch.Tensor] = {}
+    model.log_dict = lambda metrics, **kwargs: logged.update(metrics)
+    out = model._essl_loss(make_batch()[1][0])
+    assert float(out.accuracy) == 1.0  # the output keeps the fraction
+    assert float(logged["train_essl_acc"]) == 100.0  # solo-learn logs its accuracies in percent (acc1, acc5)
+
+
 def test_autocast_bf16() -> None:
     model = build("BarlowTwins", **ESSL)
     with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -244,14 +264,14 @@ def test_instances_and_classes_pickle(tmp_path) -> None:
     assert type(clone) is cls and clone.essl_settings == model.essl_settings
     torch.testing.assert_close(clone.state_dict(), model.state_dict())
     # with class defaults (e.g. the swap plugin's), in a fresh process
-    with_defaults = equivariant(solo_methods.BYOL, lambda_=0.3, hidden_dim=32)
+    with_defaults = equivariant(solo_methods.BYOL, weight=0.3, hidden_dim=32)
     torch.manual_seed(0)
     path = tmp_path / "model.pkl"
     path.write_bytes(pickle.dumps(with_defaults(**BASE, **METHOD_KWARGS["BYOL"])))
     code = (
         "import pickle, sys, warnings; warnings.simplefilter('ignore');"
         "m = pickle.load(open(sys.argv[1], 'rb'));"
-        "print(type(m).__name__, m.essl_settings.lambda_, m.essl.head.layers[0].out_features)"
+        "print(type(m).__name__, m.essl_settings.weight, m.essl.head.layers[0].out_features)"
     )
     out = subprocess.run(
         [sys.executable, "-c", code, str(path)],
@@ -282,6 +302,9 @@ class _Crops(torch.utils.data.Dataset):
 @pytest.mark.parametrize("name", NAMES)
 def test_fast_dev_run_fit_logs_and_runs_the_momentum_hooks(name: str) -> None:
     model = build(name, **ESSL)
+    outputs = []  # what the E-SSL branch computed, to compare with what was logged
+    branch = model._essl_loss
+    model._essl_loss = lambda x: outputs.append(branch(x)) or outputs[-1]
     before = [p.detach().clone() for p in model.essl.head.parameters()]
     momentum = [p.detach().clone() for p in model.momentum_encoder.parameters()] if name == "BYOL" else None
     trainer = pl.Trainer(
@@ -299,7 +322,7 @@ def test_fast_dev_run_fit_logs_and_runs_the_momentum_hooks(name: str) -> None:
         k.startswith("train_essl_acc") for k in metrics
     )
     acc = next(v for k, v in metrics.items() if k.startswith("train_essl_acc"))
-    assert 0.0 <= float(acc) <= 1.0
+    assert len(outputs) == 1 and float(acc) == float(100 * outputs[0].accuracy)  # percent, as solo-learn logs
     assert any(not torch.equal(a, b) for a, b in zip(before, model.essl.head.parameters(), strict=True))
     if momentum is not None:  # on_train_batch_end ran the EMA update and logged tau
         assert "tau" in metrics

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import pickle
+import shlex
 import sys
 from pathlib import Path
 
@@ -19,7 +20,8 @@ import torch.nn.functional as F
 pytest.importorskip("omegaconf", reason="the head overlay (omegaconf, lightning 2.1.2) is not on PYTHONPATH")
 lightning = pytest.importorskip("lightning")
 
-from essl_aug.adapters.solo_learn import equivariant, install, is_equivariant  # noqa: E402
+from essl_aug.adapters import solo_learn  # noqa: E402
+from essl_aug.adapters.solo_learn import EsslSettings, equivariant, install, is_equivariant  # noqa: E402
 
 
 def _load_fake():
@@ -69,7 +71,7 @@ def test_fake_runs_on_real_lightning() -> None:
 
 
 @pytest.mark.parametrize("method", ["FakeSimCLR", "FakeBYOL"])
-def test_loss_is_the_unwrapped_step_plus_lambda_ce(method: str) -> None:
+def test_loss_is_the_unwrapped_step_plus_weighted_ce(method: str) -> None:
     base_cls = getattr(fake, method)
     torch.manual_seed(0)
     model = equivariant(base_cls)(fake.make_cfg(essl=dict(ESSL)))
@@ -130,6 +132,89 @@ def test_extra_crop_does_not_mutate_the_shared_config() -> None:
     torch.testing.assert_close(loss.detach(), expected.detach(), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("source", ["gpu", "extra_crop"])
+def test_main_pretrain_reads_the_defaults_from_its_own_cfg(source: str) -> None:
+    """main_pretrain.py reads the method's defaults from the cfg it passed (filled in place) and saves it."""
+    small = int(source == "extra_crop")
+    cfg = fake.make_cfg(num_small_crops=small, essl={**ESSL, "source": source})
+    model, args = fake.main_pretrain(cfg, install(dict(fake.METHODS)))
+    assert is_equivariant(model) and model.essl_active and model.num_crops == 2
+    assert args["performance"] == {"disable_channel_last": False}  # BaseMethod's hook (main_pretrain.py:78 reads it)
+    assert args["method_kwargs"] == {"proj_output_dim": 4} and args["optimizer"]["classifier_lr"] == 0.1
+    assert args["essl"] == model.essl_settings.as_config()  # the checked block, every key filled
+    assert args["data"]["num_small_crops"] == small  # the data module still draws the E-SSL crop
+    assert model.cfg.data.num_small_crops == 0
+
+
+def test_a_fixed_size_backbone_takes_the_view_at_its_size_or_names_the_fix() -> None:
+    """MAE and solo-learn's ViTs take one input size: a ``crop_size`` view would fail inside timm."""
+    cfg = fake.make_cfg(essl=dict(ESSL))  # crop_size 8, the ViT takes 16
+    cfg.backbone = {"name": "tiny_vit"}
+    with pytest.raises(ValueError, match=r"essl\.crop_size=8 .*takes only 16x16 images.*set essl\.crop_size: null"):
+        equivariant(fake.FakeSimCLR)(cfg)
+    cfg.essl.crop_size = None  # the view keeps crop 0's size, 16
+    model = equivariant(fake.FakeSimCLR)(cfg)
+    batch = make_batch()
+    loss = model.training_step(batch, 0)
+    base = fake.FakeSimCLR.training_step(model, batch, 0)
+    x = batch[1][0]
+    views = torch.cat([torch.rot90(x, k, dims=(-2, -1)) for k in range(4)])
+    with torch.no_grad():
+        ce = F.cross_entropy(model.essl.head(model.backbone(views)), torch.arange(4).repeat_interleave(B))
+    torch.testing.assert_close(loss.detach(), (base + 0.4 * ce).detach(), rtol=1e-5, atol=1e-6)
+    cfg = fake.make_cfg(num_small_crops=1, essl={"hidden_dim": 16, "source": "extra_crop"})
+    cfg.backbone = {"name": "tiny_vit"}
+    model = equivariant(fake.FakeSimCLR)(cfg)  # an 8 px extra crop cannot go through a 16 px ViT
+    with pytest.raises(ValueError, match=r"the last crop of the batch\) is 8x8 but the backbone takes only 16x16"):
+        model.training_step(make_batch(small=1), 0)
+
+
+def _readme_essl_overrides() -> list[list[str]]:
+    """The Hydra ``++essl.*`` overrides of the README's solo-learn commands, one list per command."""
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = text.split("## E-SSL in solo-learn", 1)[1].split("\n## ", 1)[0]
+    blocks = [b.split("```", 1)[0] for b in section.split("```bash\n")[1:]]
+    commands = "\n".join(blocks).replace("\\\n", " ").splitlines()
+    found = [[t for t in shlex.split(c.split("#")[0]) if t.startswith("++essl.")] for c in commands]
+    return [o for o in found if o]
+
+
+def test_readme_hydra_overrides_compose_with_the_example_config() -> None:
+    """Hydra reads ``++essl.transform=rotation,vflip`` as a sweep ("Ambiguous value"): the README shows the list."""
+    hydra = pytest.importorskip("hydra")
+    overrides = _readme_essl_overrides()
+    assert ["++essl.lambda=0.4", "++essl.crop_size=16", "++essl.transform=[rotation,vflip]"] in overrides
+    config_dir = str(Path(__file__).resolve().parents[2] / "examples" / "solo_learn")
+    with hydra.initialize_config_dir(config_dir=config_dir, version_base="1.2"):
+        for command in overrides:
+            cfg = hydra.compose(config_name="esimclr_cifar10.yaml", overrides=command)
+            settings = EsslSettings.from_mapping(cfg.essl)
+            assert settings.crop_size == 16 and settings.weight == 0.4
+        assert settings.transform == ["rotation", "vflip"] and settings.num_classes == 8  # the last: the product
+        with pytest.raises(hydra.errors.ConfigCompositionException, match="Ambiguous value"):
+            hydra.compose(config_name="esimclr_cifar10.yaml", overrides=["++essl.transform=rotation,vflip"])
+
+
+class _PerfectHead(torch.nn.Module):
+    """Logits that name the label of every view of the ``mode="all"`` block layout: accuracy 1."""
+
+    num_classes = 4
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        labels = torch.arange(4).repeat_interleave(features.shape[0] // 4)
+        return 10 * F.one_hot(labels, 4).float() + 0 * features.sum()
+
+
+def test_train_essl_acc_is_logged_in_percent() -> None:
+    model = equivariant(fake.FakeSimCLR)(fake.make_cfg(essl=dict(ESSL)))
+    model.essl.head = _PerfectHead()
+    logged: dict[str, torch.Tensor] = {}
+    model.log_dict = lambda metrics, **kwargs: logged.update(metrics)
+    out = model._essl_loss(make_batch()[1][0])
+    assert float(out.accuracy) == 1.0  # the output keeps the fraction
+    assert float(logged["train_essl_acc"]) == 100.0  # solo-learn logs accuracies in percent (train_acc1)
+
+
 @pytest.mark.parametrize("disable", [False, True])
 def test_channels_last_follows_the_method(disable: bool) -> None:
     cfg = fake.make_cfg(essl=dict(ESSL))
@@ -159,9 +244,11 @@ def test_install_and_pickle() -> None:
     clone = pickle.loads(pickle.dumps(model))
     assert type(clone) is type(model) and clone.essl_settings == model.essl_settings
     torch.testing.assert_close(clone.state_dict(), model.state_dict())
-    defaults = equivariant(fake.FakeSimCLR, lambda_=0.2, hidden_dim=8)(fake.make_cfg())
+    defaults = equivariant(fake.FakeSimCLR, weight=0.2, hidden_dim=8)(fake.make_cfg())
     assert defaults.cfg.essl["lambda"] == 0.2  # class defaults activate the adapter without a block
-    assert pickle.loads(pickle.dumps(defaults)).essl_settings.lambda_ == 0.2
+    assert pickle.loads(pickle.dumps(defaults)).essl_settings.weight == 0.2
+    assert getattr(solo_learn, type(defaults).__qualname__) is type(defaults)  # a module attribute: plain pickling
+    assert pickle.loads(pickle.dumps(type(defaults))) is type(defaults)
 
 
 class _Crops(torch.utils.data.Dataset):
@@ -180,6 +267,9 @@ class _Crops(torch.utils.data.Dataset):
 @pytest.mark.parametrize(("method", "precision"), [("FakeSimCLR", "32-true"), ("FakeBYOL", "bf16-mixed")])
 def test_lightning_fit_logs_and_runs_hooks(method: str, precision: str) -> None:
     model = equivariant(getattr(fake, method))(fake.make_cfg(essl=dict(ESSL)))
+    outputs = []  # what the E-SSL branch computed, to compare with what was logged
+    branch = model._essl_loss
+    model._essl_loss = lambda x: outputs.append(branch(x)) or outputs[-1]
     momentum = [p.detach().clone() for p in getattr(model, "momentum_backbone", torch.nn.Identity()).parameters()]
     trainer = lightning.pytorch.Trainer(
         fast_dev_run=2,
@@ -194,7 +284,9 @@ def test_lightning_fit_logs_and_runs_hooks(method: str, precision: str) -> None:
     trainer.fit(model, torch.utils.data.DataLoader(_Crops(), batch_size=B))
     metrics = trainer.callback_metrics
     assert {"train_essl_loss_step", "train_essl_acc_step"} <= set(metrics)
-    assert torch.isfinite(metrics["train_essl_loss_step"]) and 0 <= float(metrics["train_essl_acc_step"]) <= 1
+    assert len(outputs) == 2  # fast_dev_run=2: two steps
+    assert float(metrics["train_essl_loss_step"]) == float(outputs[-1].cross_entropy)
+    assert float(metrics["train_essl_acc_step"]) == float(100 * outputs[-1].accuracy)  # percent, as solo-learn logs
     if momentum:  # the three-argument on_train_batch_end ran the EMA update
         assert "tau" in metrics
         assert any(not torch.equal(a, b) for a, b in zip(momentum, model.momentum_backbone.parameters(), strict=True))

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from essl_aug import EquivarianceHead
+from essl_aug.head import hidden_widths
 
 
 def _layout(head: EquivarianceHead) -> list[tuple[str, tuple[int, ...]]]:
@@ -65,3 +66,27 @@ def test_trailing_dimensions_are_flattened() -> None:
 def test_bad_arguments_are_named(kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         EquivarianceHead(**kwargs)
+
+
+@pytest.mark.parametrize("hidden", [(0,), (8, -1), ("wide",), None])
+def test_bad_hidden_widths_are_named(hidden: object) -> None:
+    with pytest.raises(ValueError, match="`hidden` widths must be positive integers"):
+        hidden_widths(hidden)  # type: ignore[arg-type]
+
+
+def test_hidden_widths_are_ints() -> None:
+    assert hidden_widths([64, 32]) == (64, 32) and hidden_widths(()) == ()
+
+
+def test_wrong_feature_width_is_named() -> None:
+    head = EquivarianceHead(8, 4, hidden=(6,))
+    with pytest.raises(ValueError, match=r"gives 5 features per view but the head takes 8; set `in_features=5`"):
+        head(torch.rand(3, 5))
+
+
+def test_a_spatial_feature_map_is_not_flattened() -> None:
+    head = EquivarianceHead(8, 4, hidden=(6,))
+    with pytest.raises(ValueError, match=r"feature map of shape \(3, 2, 2, 2\).*pool it first"):
+        head(torch.rand(3, 2, 2, 2))  # 2 * 2 * 2 = 8 "features": flattening would hide the mistake
+    with pytest.raises(TypeError, match="tuple"):
+        head((torch.rand(3, 8),))  # type: ignore[arg-type]

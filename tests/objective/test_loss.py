@@ -8,6 +8,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from essl_aug import EquivarianceHead, EquivarianceLoss, EquivariantTransform, equivariance_loss
+from essl_aug._validation import LABEL_DTYPES
+from essl_aug.loss import check_weight
 
 
 def _backbone(width: int = 8) -> nn.Module:
@@ -100,3 +102,182 @@ def test_head_xor_in_features() -> None:
         EquivarianceLoss("rotation")
     with pytest.raises(ValueError, match="in_features"):
         EquivarianceLoss("rotation", in_features=8, head=EquivarianceHead(8, 4))
+
+
+def _corner_images(n: int, generator: torch.Generator) -> torch.Tensor:
+    """Noise with a bright top-left corner: which quarter turn was applied is visible, and learnable."""
+    x = 0.3 * torch.rand(n, 3, 8, 8, generator=generator)
+    x[..., :3, :3] = 1.0
+    return x
+
+
+def test_head_beats_chance_on_a_learnable_toy() -> None:
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    backbone = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 16))  # keeps where the corner is
+    essl = EquivarianceLoss("rotation", in_features=16, hidden=(32,), weight=1.0)
+    optimizer = torch.optim.Adam([*backbone.parameters(), *essl.parameters()], lr=1e-2)
+    for _ in range(60):
+        out = essl(backbone, _corner_images(16, g))
+        optimizer.zero_grad()
+        out.loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        test = _corner_images(64, g)
+        out = essl(backbone, test)
+        views, labels = essl.views(test)
+        hits = essl.head(backbone(views)).argmax(dim=1) == labels
+    assert float(out.accuracy) > 0.9  # chance is 0.25
+    assert torch.equal(out.accuracy, hits.float().mean())
+
+
+@pytest.mark.parametrize("weight", [-0.1, float("nan"), float("inf"), True, "0.4", None])
+def test_weight_must_be_a_finite_number_at_least_zero(weight: object) -> None:
+    with pytest.raises(ValueError, match="`weight` must be a finite number >= 0"):
+        EquivarianceLoss("rotation", in_features=8, weight=weight)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="`weight`"):
+        check_weight(weight)  # type: ignore[arg-type]
+
+
+def test_weight_zero_and_tensor_weights_are_accepted() -> None:
+    assert EquivarianceLoss("rotation", in_features=8, hidden=(), weight=0).weight == 0.0
+    assert check_weight(torch.tensor(0.25)) == 0.25  # type: ignore[arg-type]
+
+
+def test_other_settings_are_checked_by_the_core() -> None:
+    with pytest.raises(ValueError, match="mode"):
+        EquivarianceLoss("rotation", in_features=8, mode="every")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unknown family name 'spin'"):
+        EquivarianceLoss("spin", in_features=8)
+    with pytest.raises(ValueError, match="hidden"):
+        EquivarianceLoss("rotation", in_features=8, hidden=(0,))
+    with pytest.raises(TypeError, match="head"):
+        EquivarianceLoss("rotation", head=lambda f: f)  # type: ignore[arg-type]
+    essl = EquivarianceLoss(["rotation", "vflip"], in_features=8, hidden=(4,), weight=0.25)
+    assert essl.num_classes == 8 and "weight=0.25" in repr(essl)
+    with pytest.raises(TypeError, match="backbone"):
+        essl(3, torch.rand(2, 3, 8, 8))  # type: ignore[arg-type]
+
+
+# --- wrong heads, feature maps, tuples, empty batches: a clear error, never a silent result or a NaN -------------
+
+
+@pytest.mark.parametrize("outputs", [3, 5])
+def test_a_head_with_another_number_of_outputs_is_refused(outputs: int) -> None:
+    backbone = _backbone()
+    essl = EquivarianceLoss("rotation", head=nn.Linear(8, outputs))  # 4 classes
+    with pytest.raises(ValueError, match=f"`head` returned {outputs} logits per view but the transform has 4 classes"):
+        essl(backbone, torch.rand(2, 3, 8, 8))
+    with pytest.raises(ValueError, match=r"`head` predicts 3 classes .* num_classes=4"):
+        EquivarianceLoss("rotation", head=EquivarianceHead(8, 3))  # known at construction
+
+
+def test_wrong_in_features_is_named_not_a_matmul_error() -> None:
+    essl = EquivarianceLoss("rotation", in_features=16, hidden=(4,))
+    with pytest.raises(ValueError, match=r"gives 8 features per view but the head takes 16; set `in_features=8`"):
+        essl(_backbone(8), torch.rand(2, 3, 8, 8))
+    head = EquivarianceHead(16, 4, hidden=(4,))  # a head given by the caller: its own argument is named
+    with pytest.raises(ValueError, match=r"set `in_features=8`"):
+        EquivarianceLoss("rotation", head=head)(_backbone(8), torch.rand(2, 3, 8, 8))
+
+
+def test_a_spatial_feature_map_is_refused_a_pooled_one_accepted() -> None:
+    unpooled = nn.Conv2d(3, 8, 3, padding=1)  # (N, 8, 8, 8): flattening would give 512 "features"
+    essl = EquivarianceLoss("rotation", in_features=8, hidden=(4,))
+    with pytest.raises(ValueError, match=r"feature map of shape \(8, 8, 8, 8\).*nn\.AdaptiveAvgPool2d\(1\)"):
+        essl(unpooled, torch.rand(2, 3, 8, 8))
+    with pytest.raises(ValueError, match="feature map"):  # also when the map's size happens to match in_features
+        EquivarianceLoss("rotation", in_features=8 * 64, hidden=(4,))(unpooled, torch.rand(2, 3, 8, 8))
+    pooled = nn.Sequential(unpooled, nn.AdaptiveAvgPool2d(1))  # (N, 8, 1, 1): accepted, as (N, 8)
+    x = torch.rand(2, 3, 8, 8)
+    views, labels = essl.views(x)
+    torch.testing.assert_close(essl(pooled, x).loss, essl.from_features(pooled(views).flatten(1), labels).loss)
+
+
+def test_a_tuple_from_the_backbone_is_refused_with_the_fix() -> None:
+    essl = EquivarianceLoss("rotation", in_features=8, hidden=(4,))
+    backbone = _backbone()
+    with pytest.raises(TypeError, match=r"returned a tuple.*lambda x: backbone\(x\)\[0\]"):
+        essl(lambda v: (backbone(v), None), torch.rand(2, 3, 8, 8))
+    with pytest.raises(TypeError, match="`logits` must be a"):
+        equivariance_loss((torch.rand(2, 4),), torch.zeros(2, dtype=torch.long))  # type: ignore[arg-type]
+
+
+def test_an_empty_batch_is_refused_not_nan() -> None:
+    essl = EquivarianceLoss("rotation", in_features=8, hidden=(4,))
+    with pytest.raises(ValueError, match=r"`x` is an empty batch \(B = 0\)"):
+        essl(_backbone(), torch.rand(0, 3, 8, 8))
+    with pytest.raises(ValueError, match=r"`logits` has no views \(N = 0\)"):
+        equivariance_loss(torch.rand(0, 4), torch.zeros(0, dtype=torch.long))
+
+
+# --- label dtypes: the one rule of the transforms (int64, int32) ------------------------------------------------
+
+
+def test_int32_labels_are_accepted_like_int64() -> None:
+    logits = torch.randn(6, 4)
+    labels = torch.tensor([0, 1, 2, 3, 1, 0])
+    want = equivariance_loss(logits, labels, weight=0.5)
+    got = equivariance_loss(logits, labels.int(), weight=0.5)
+    assert torch.equal(got.loss, want.loss) and torch.equal(got.accuracy, want.accuracy)
+    for dtype in LABEL_DTYPES:  # the transforms' rule, one list
+        assert torch.equal(equivariance_loss(logits, labels.to(dtype), weight=0.5).loss, want.loss)
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int8, torch.int16, torch.float32, torch.bool])
+def test_other_label_dtypes_are_named_with_the_fix(dtype: torch.dtype) -> None:
+    with pytest.raises(TypeError, match=r"`labels` must have an integer dtype int64 or int32.*labels\.long\(\)"):
+        equivariance_loss(torch.randn(2, 4), torch.zeros(2, dtype=dtype))
+
+
+# --- a head in no optimiser (a loss made outside the model) fails loudly ---------------------------------------
+
+
+def _train(essl: EquivarianceLoss, optimizers: list[torch.optim.Optimizer], backbone: nn.Module, steps: int) -> int:
+    done = 0
+    for _ in range(steps):
+        out = essl(backbone, torch.rand(2, 3, 8, 8))
+        out.loss.backward()
+        for optimizer in optimizers:
+            optimizer.step()
+            optimizer.zero_grad()
+        done += 1
+    return done
+
+
+def test_a_head_in_no_optimiser_raises_at_the_second_step() -> None:
+    backbone = _backbone()
+    essl = EquivarianceLoss("rotation", in_features=8, hidden=(4,))
+    optimizer = torch.optim.SGD(backbone.parameters(), lr=0.1)  # forgot essl.parameters()
+    head = [p.detach().clone() for p in essl.head.parameters()]
+    with pytest.raises(RuntimeError, match=r"head of EquivarianceLoss is in no optimiser.*SGD stepped twice"):
+        _train(essl, [optimizer], backbone, 3)
+    assert all(torch.equal(a, b) for a, b in zip(head, essl.head.parameters(), strict=True))  # never trained
+
+
+def test_the_head_check_raises_no_false_alarm() -> None:
+    backbone = _backbone()
+    # the head in the second of two optimisers that step in the same iteration
+    essl = EquivarianceLoss("rotation", in_features=8, hidden=(4,))
+    probe = nn.Linear(8, 2)
+    probe(torch.rand(1, 8)).sum().backward()
+    first = torch.optim.SGD(probe.parameters(), lr=0.1)
+    second = torch.optim.SGD([*backbone.parameters(), *essl.parameters()], lr=0.1)
+    assert _train(essl, [first, second], backbone, 3) == 3
+    # a loss no longer called is not blamed for the training that follows
+    stale = EquivarianceLoss("rotation", in_features=8, hidden=(4,))
+    stale(backbone, torch.rand(2, 3, 8, 8)).loss.backward()  # head gradients left in place
+    other = torch.optim.SGD(backbone.parameters(), lr=0.1)
+    for _ in range(3):
+        backbone(torch.rand(2, 3, 8, 8)).sum().backward()
+        other.step()
+    # weight 0 (the term is off), a frozen head, and evaluation without gradients are never checked
+    for loss in (
+        EquivarianceLoss("rotation", in_features=8, hidden=(4,), weight=0),
+        EquivarianceLoss("rotation", head=EquivarianceHead(8, 4, hidden=(4,)).requires_grad_(False)),
+    ):
+        assert _train(loss, [torch.optim.SGD(backbone.parameters(), lr=0.1)], backbone, 3) == 3
+    with torch.no_grad():
+        for _ in range(3):
+            essl(backbone, torch.rand(2, 3, 8, 8))
+            other.step()

@@ -1,14 +1,20 @@
 """pytest plugin: run solo-learn's own method tests with every method replaced by its E-SSL version.
 
-Usage (solo-learn importable; its tests are a top-level ``tests`` package, so run them in their own pytest call)::
+Usage (solo-learn importable; its tests are a top-level ``tests`` package, so run them in their own pytest call,
+with this folder on ``PYTHONPATH``; ``make test-solo`` does)::
 
-    pytest -p essl_aug.adapters.solo_learn_swap_plugin <solo-learn tests>/methods/test_simclr.py ...
+    PYTHONPATH=<essl-aug>/tests/adapters pytest -p solo_learn_swap_plugin <solo-learn>/tests/methods/test_simclr.py
 
 Before collection, every method class in ``solo.methods`` (the package attributes and the ``METHODS``
-registry) is replaced by ``equivariant(cls, **SWAP_DEFAULTS)``, so ``from solo.methods import SimCLR`` in a
-test gets the adapted class, active without any config change. The E-SSL branch is counted; the run fails
-if tests ran but the branch never did (the swap would then prove nothing). ``ESSL_SWAP_DEFAULTS`` (JSON)
-overrides the settings, e.g. ``'{"transform": ["rotation", "vflip"], "mode": "random"}'``.
+registry) is replaced by ``equivariant(cls, **settings)``, so ``from solo.methods import SimCLR`` in a test gets
+the adapted class, active without any config change; after collection, the names a test module imported from a
+method's own module (``from solo.methods.mae import MAE``) are rebound in that test module too. (solo-learn's
+modules themselves keep their classes: their config hooks call ``super(MAE, MAE)`` by module-global name.)
+
+The settings are ``SWAP_DEFAULTS``, then ``PER_METHOD`` for that class (MAE's ViT takes only its own input size,
+so its view keeps the crop's size: ``crop_size: null``), then ``ESSL_SWAP_DEFAULTS`` (JSON), e.g.
+``'{"transform": ["rotation", "vflip"], "mode": "random"}'``. The E-SSL branch is counted per class; the run fails
+if tests ran but the branch never did (the swap would then prove nothing).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from typing import Any
 import pytest
 from essl_aug.adapters.solo_learn import equivariant, is_equivariant
 
-#: Settings of the swapped-in classes: the reference objective with a smaller head and view (CPU-sized).
+#: Settings of the swapped-in classes (an ``essl`` block): the reference objective, smaller head and view (CPU-sized).
 SWAP_DEFAULTS: dict[str, Any] = {
     "lambda": 0.4,
     "transform": "rotation",
@@ -29,11 +35,15 @@ SWAP_DEFAULTS: dict[str, Any] = {
     "hidden_dim": 256,
 }
 
+#: Per-class settings over ``SWAP_DEFAULTS``: MAE's ViT encoder has a fixed input size (the view keeps the crop's).
+PER_METHOD: dict[str, dict[str, Any]] = {"MAE": {"crop_size": None}}
+
 _calls: dict[str, int] = {}
 _swapped: list[str] = []
+_adapted: dict[type, type] = {}
 
 
-def _counting(cls: type) -> None:
+def _counting(cls: Any) -> None:
     original = cls._essl_loss
 
     def _essl_loss(self: Any, x: Any) -> Any:
@@ -46,13 +56,13 @@ def _counting(cls: type) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     import solo.methods as methods
 
-    defaults = {**SWAP_DEFAULTS, **json.loads(os.environ.get("ESSL_SWAP_DEFAULTS", "{}"))}
-    adapted: dict[type, type] = {}
+    overrides = json.loads(os.environ.get("ESSL_SWAP_DEFAULTS", "{}"))
+    adapted = _adapted
     for key, cls in list(methods.METHODS.items()):
         if cls.__name__ in ("BaseMethod", "LinearModel") or is_equivariant(cls):
             continue
         try:
-            new = equivariant(cls, **defaults)
+            new = equivariant(cls, **{**SWAP_DEFAULTS, **PER_METHOD.get(cls.__name__, {}), **overrides})
         except TypeError:
             continue  # not a method class
         if new not in adapted.values():
@@ -64,6 +74,15 @@ def pytest_configure(config: pytest.Config) -> None:
         if isinstance(cls, type) and cls in adapted:
             setattr(methods, name, adapted[cls])
             _swapped.append(name)
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Rebind, in each collected test module, the original method classes it imported to their E-SSL versions."""
+    for module in {id(m): m for m in (getattr(item, "module", None) for item in items) if m is not None}.values():
+        for name, value in list(vars(module).items()):
+            if isinstance(value, type) and value in _adapted:
+                setattr(module, name, _adapted[value])
+                _swapped.append(f"{module.__name__}.{name}")
 
 
 def pytest_report_header(config: pytest.Config) -> str:
