@@ -3,20 +3,24 @@
 For each family, three SimCLR pretrainings of the demo's small CNN, each over several seeds, scored by the
 linear probe of the demo:
 
-- ``baseline``: SimCLR with the base augmentation only (shared by all rows);
+- ``baseline``: SimCLR with the base augmentation only (shared by all rows, run once);
 - ``invariant``: the family is added to the augmentation of both views (each view keeps the identity with
   probability 0.5, otherwise gets one non-identity element, uniformly: the co-author code's invariance mode);
-- ``E-SSL``: SimCLR + lambda * cross-entropy of an ``EquivarianceHead`` predicting every element of the family
-  on an extra half-size view (mode "all", the reference).
+- ``E-SSL``: SimCLR + weight (``--lambda``) * cross-entropy of an ``EquivarianceHead`` predicting every element of
+  the family on an extra half-size view (mode "all", the reference).
 
 Rows: rotation, vflip, jigsaw, blur, invert (the paper: invariance hurts, sensitivity helps) and hflip,
 grayscale (the paper's controls: invariance helps). Prints a table and writes ``quality.json`` and
-``quality.png``.
+``quality.png``. A study of the training toolkit (:mod:`essl_aug.experiments.study`), as the demo is.
 
-Usage::
+``--dataset fashion-mnist`` runs it on Fashion-MNIST instead (the demo's recipe for it: 28x28 gray, a 5,000-image
+training subset, 10 epochs by default; see :mod:`essl_aug.experiments.demo`); grayscale needs RGB images, so
+give ``--families`` without it there. The E-SSL view is the base augmentation at half size, without flips.
 
-    nice -n 10 python benchmarks/quality.py --out results/quality        # the README table
-    python benchmarks/quality.py --quick --out /tmp/quality               # seconds: a smoke run
+Usage (from the repository root)::
+
+    nice -n 10 python -m benchmarks.quality --out results/quality        # the README table
+    python -m benchmarks.quality --quick --out /tmp/quality               # seconds: a smoke run
 """
 
 from __future__ import annotations
@@ -27,27 +31,53 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from essl_aug.cli import default_threads, parse_family, parse_seeds, resolve_device
 from essl_aug.experiments.augment import ViewAugment
-from essl_aug.experiments.data import load_digits_rgb
-from essl_aug.experiments.demo import DEFAULT_VIEW, paired_difference, random_init_accuracy, run_comparison
+from essl_aug.experiments.demo import DATASETS, load_dataset
+from essl_aug.experiments.options import (
+    batch_size,
+    non_negative_float,
+    parse_device,
+    parse_family,
+    parse_seeds,
+    positive_int,
+    set_threads,
+)
 from essl_aug.experiments.pretrain import PretrainConfig
-from essl_aug.experiments.report import environment, fmt, plot_groups, write_json
+from essl_aug.experiments.report import check_output_dir, fmt
+from essl_aug.experiments.study import paired_difference, random_init_accuracy, run_study, write_study
 
 FAMILIES = ("rotation", "vflip", "jigsaw", "blur", "invert", "hflip", "grayscale")
-#: Base augmentations: ``crop`` is the paper's diagnostic (random resized crops only); ``demo`` adds the
-#: colour jitter and grayscale of the demo's SimCLR recipe.
-BASES = {"crop": ViewAugment(size=16, scale=(0.2, 1.0)), "demo": DEFAULT_VIEW}
+#: The default epochs per dataset (Fashion-MNIST: the demo's).
+EPOCHS = {"digits": 20, "fashion-mnist": DATASETS["fashion-mnist"].epochs}
+#: The files written into ``--out``.
+FILES = ("quality.json", "quality.png")
+
+
+def bases(dataset: str = "digits") -> dict[str, ViewAugment]:
+    """Base augmentations: ``crop`` is the paper's diagnostic (random resized crops only); ``demo`` is the demo's
+    SimCLR view for ``dataset`` (on the digits: crops, colour jitter and grayscale).
+
+    Example:
+        >>> sorted(bases()), bases("fashion-mnist")["crop"].size
+        (['crop', 'demo'], 28)
+    """
+    demo = DATASETS[dataset].view
+    return {"crop": ViewAugment(size=demo.size, scale=(0.2, 1.0)), "demo": demo}
+
+
+#: The base augmentations of the digits.
+BASES = bases("digits")
 
 
 def quality(
     families: Sequence[str | list[str]] = FAMILIES,
     seeds: Sequence[int] = (0, 1, 2),
-    epochs: int = 20,
-    lam: float = 0.4,
+    epochs: int | None = None,
+    weight: float = 0.4,
     base: str = "crop",
     jigsaw_per_batch: int | None = 8,
     device: torch.device | str = "cpu",
@@ -56,59 +86,56 @@ def quality(
     batch_size: int = 256,
     limit: int | None = None,
     progress: bool = True,
-) -> dict:
-    """Run the diagnostic; returns the JSON payload (also written to ``out/quality.json``, plot ``quality.png``)."""
-    start = time.perf_counter()
-    data = load_digits_rgb(limit=limit)
-    view = BASES[base]
+    dataset: str = "digits",
+    data: Path | str | None = None,
+    train_size: int | None = None,
+) -> dict[str, Any]:
+    """Run the diagnostic; returns the JSON payload (also written to ``out/quality.json``, plot ``quality.png``).
+
+    ``epochs`` defaults to :data:`EPOCHS` of ``dataset``; ``dataset``, ``data`` and ``train_size`` are those of
+    :func:`~essl_aug.experiments.demo.load_dataset`. ``out`` is checked before the data are loaded.
+    """
+    started = time.perf_counter()
+    check_output_dir(out, FILES)
+    images = load_dataset(dataset, data, train_size, limit)
+    epochs = EPOCHS[dataset] if epochs is None else epochs
+    view = bases(dataset)[base]
     cfg = PretrainConfig(
         essl=None,
-        lam=lam,
+        weight=weight,
         epochs=epochs,
         batch_size=batch_size,
         width=width,
         view=view,
-        essl_view=dataclasses.replace(view, size=view.size // 2),
+        essl_view=dataclasses.replace(view, size=view.size // 2, hflip=0.0),
     )
-    baseline = run_comparison(data, {"baseline": cfg}, seeds, device, progress, "baseline")["baseline"]
-    rows: dict[str, dict] = {}
+    plan = {}
     for fam in families:
         name = fam if isinstance(fam, str) else ",".join(fam)
         per_batch = jigsaw_per_batch if fam == "jigsaw" else None
-        methods = {
+        plan[name] = {
+            "baseline": cfg,
             "invariant": dataclasses.replace(cfg, invariance=fam),
             "E-SSL": dataclasses.replace(cfg, essl=fam, num_per_batch=per_batch),
         }
-        rows[name] = {"baseline": baseline, **run_comparison(data, methods, seeds, device, progress, name)}
-    floor = random_init_accuracy(data, width, seeds, device)
-    wall = time.perf_counter() - start
-    payload = {
-        "job": "quality",
+    rows = run_study(images, plan, seeds, device, progress, "quality")
+    floor = random_init_accuracy(images, width, seeds, device)
+    settings = {
         "base_augmentation": base,
         "epochs": epochs,
-        "lambda": lam,
+        "lambda": weight,
         "seeds": list(seeds),
         "jigsaw_per_batch": jigsaw_per_batch,
-        "dataset": {"name": "sklearn digits, 16x16 RGB", "train": len(data.train_x), "test": len(data.test_x)},
-        "rows": rows,
-        "random_init": floor,
-        "wall_seconds": wall,
-        "environment": environment(),
     }
+    title = f"invariant vs sensitive (E-SSL), base '{base}', {len(seeds)} seeds"
+    payload = write_study(out, "quality", settings, images, {"rows": rows}, rows, floor, started, title)
     out = Path(out)
-    write_json(out / "quality.json", payload)
-    plot_groups(
-        out / "quality.png",
-        rows,
-        f"invariant vs sensitive (E-SSL), base '{base}', {len(seeds)} seeds",
-        reference=floor["mean"],
-    )
     print(table(payload))
-    print(f"wrote {out / 'quality.json'} and {out / 'quality.png'} in {wall:.0f} s")
+    print(f"wrote {out / 'quality.json'} and {out / 'quality.png'} in {payload['wall_seconds']:.0f} s")
     return payload
 
 
-def table(payload: dict) -> str:
+def table(payload: dict[str, Any]) -> str:
     """The result as a Markdown table (linear-probe accuracy %, mean +- std over seeds)."""
     n = len(payload["seeds"])
     lines = [
@@ -127,25 +154,61 @@ def table(payload: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def parse_families(text: str) -> list[str | list[str]]:
+    """``"rotation,vflip+hflip"`` -> ``["rotation", ["vflip", "hflip"]]``: one row per comma, ``+`` joins a product.
+
+    Example:
+        >>> parse_families("rotation,vflip+hflip")
+        ['rotation', ['vflip', 'hflip']]
+    """
+    rows = [parse_family(f.replace("+", ",")) for f in text.split(",") if f.strip()]
+    if not rows:
+        raise argparse.ArgumentTypeError(f"`--families` needs at least one family, got {text!r}")
+    return rows
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.quality", description=(__doc__ or "").split("\n\n")[0])
     p.add_argument(
         "--families",
-        default=",".join(FAMILIES),
+        type=parse_families,
+        default=list(FAMILIES),
         help="comma list of families, one row each; join with + for a product (rotation+vflip)",
     )
+    p.add_argument(
+        "--dataset",
+        choices=list(DATASETS),
+        default="digits",
+        help="digits (default) or fashion-mnist (the Debian package dataset-fashion-mnist, read by torchvision)",
+    )
+    p.add_argument(
+        "--data", default=None, metavar="DIR", help="fashion-mnist only: a folder holding its four IDX files"
+    )
+    p.add_argument(
+        "--train-size",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help=f"fashion-mnist only: training images (default {DATASETS['fashion-mnist'].train_size})",
+    )
     p.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2], help="count or comma list (default 3)")
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--lambda", dest="lam", type=float, default=0.4)
+    p.add_argument(
+        "--epochs",
+        type=positive_int,
+        default=None,
+        help="default: " + ", ".join(f"{v} for {k}" for k, v in EPOCHS.items()),
+    )
+    p.add_argument("--batch-size", type=batch_size, default=256, help="pretraining batch size (default 256)")
+    p.add_argument("--lambda", dest="weight", type=non_negative_float, default=0.4, help="E-SSL weight (0.4)")
     p.add_argument("--base", choices=sorted(BASES), default="crop", help="base augmentation (default: crop)")
     p.add_argument(
         "--jigsaw-per-batch",
-        type=int,
+        type=positive_int,
         default=8,
         help="jigsaw permutations per step in E-SSL (default 8 of 24, as the reference ImageNet; 24 = all)",
     )
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--device", type=parse_device, default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
+    p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: usable cores)")
     p.add_argument("--out", default="results/quality")
     p.add_argument(
         "--quick",
@@ -153,22 +216,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="smoke run: 1 seed, 1 epoch, 128 images, tiny CNN (numbers are meaningless)",
     )
     p.add_argument("--no-progress", action="store_true")
-    args = p.parse_args(argv)
-    families = [parse_family(f.replace("+", ",")) for f in args.families.split(",") if f]
-    torch.set_num_threads(args.threads or default_threads())
-    kwargs = dict(seeds=args.seeds, epochs=args.epochs, width=16, batch_size=256, limit=None)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark; a mistake in the options, the data or ``--out`` prints one line and returns 2."""
+    args = build_parser().parse_args(argv)
+    set_threads(args.threads)
+    sizes: dict[str, Any] = dict(seeds=args.seeds, epochs=args.epochs, width=16, batch_size=args.batch_size, limit=None)
     if args.quick:
-        kwargs = dict(seeds=[0], epochs=1, width=4, batch_size=64, limit=128)
-    quality(
-        families,
-        lam=args.lam,
-        base=args.base,
-        jigsaw_per_batch=args.jigsaw_per_batch,
-        device=resolve_device(args.device),
-        out=args.out,
-        progress=not args.no_progress,
-        **kwargs,
-    )
+        sizes = dict(seeds=[0], epochs=1, width=4, batch_size=64, limit=128)
+    try:
+        quality(
+            args.families,
+            weight=args.weight,
+            base=args.base,
+            jigsaw_per_batch=args.jigsaw_per_batch,
+            device=args.device,
+            out=args.out,
+            progress=not args.no_progress,
+            dataset=args.dataset,
+            data=args.data,
+            train_size=args.train_size,
+            **sizes,
+        )
+    except (OSError, ValueError, ImportError) as err:
+        print(f"benchmarks.quality: {err}", file=sys.stderr)
+        return 2
     return 0
 
 

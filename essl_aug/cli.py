@@ -1,95 +1,31 @@
-"""The ``essl-aug`` console command (also ``python -m essl_aug``): ``demo`` and ``show``."""
+"""The ``essl-aug`` console command (also ``python -m essl_aug``): ``demo`` and ``show``.
+
+A thin face over the training toolkit (:mod:`essl_aug.experiments`): it parses the options and calls
+:func:`~essl_aug.experiments.demo.run_demo` or :func:`~essl_aug.experiments.show.show`.
+"""
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 
-import torch
-
+from essl_aug.experiments.options import (
+    batch_size,
+    non_negative_float,
+    parse_device,
+    parse_family,
+    parse_seeds,
+    positive_int,
+    set_threads,
+)
 from essl_aug.registry import family_names
 
-
-def parse_family(text: str) -> str | list[str]:
-    """``"rotation"`` -> ``"rotation"``; ``"rotation,vflip"`` -> ``["rotation", "vflip"]`` (a product).
-
-    Example:
-        >>> parse_family("rotation,vflip")
-        ['rotation', 'vflip']
-    """
-    parts = [p.strip() for p in text.split(",") if p.strip()]
-    unknown = [p for p in parts if p not in family_names()]
-    if not parts or unknown:
-        raise argparse.ArgumentTypeError(
-            f"unknown family {', '.join(unknown) or repr(text)}; choose from {', '.join(family_names())}, "
-            "or join several with commas for a product (e.g. rotation,vflip)"
-        )
-    return parts[0] if len(parts) == 1 else parts
-
-
-def parse_seeds(text: str) -> list[int]:
-    """``"3"`` -> seeds 0, 1, 2; ``"0,5,7"`` -> those seeds.
-
-    Example:
-        >>> parse_seeds("3"), parse_seeds("4,2")
-        ([0, 1, 2], [4, 2])
-    """
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        values = []
-    if not values:
-        raise argparse.ArgumentTypeError(f"`--seeds` takes a count (3) or a comma list (0,1,2), got {text!r}")
-    if "," not in text:
-        if values[0] < 1:
-            raise argparse.ArgumentTypeError(f"`--seeds` count must be at least 1, got {text!r}")
-        return list(range(values[0]))
-    return values
-
-
-def _positive(kind):
-    def parse(text: str):
-        value = kind(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-        return value
-
-    return parse
-
-
-def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
-
-
-def resolve_device(name: str) -> torch.device:
-    """``"auto"`` picks CUDA when available, else the CPU; anything else must be a valid, available device."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as err:
-        raise SystemExit(f"essl-aug: invalid --device {name!r} ({err}); use cpu, cuda, cuda:1 or auto") from err
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("essl-aug: --device cuda requested but CUDA is not available; use --device cpu")
-    return device
-
-
-def default_threads() -> int:
-    """Torch CPU threads: the usable cores, at most 8 (the small models gain nothing beyond)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(8, cores))
+__all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from essl_aug.experiments.demo import DEFAULT_EPOCHS
+    from essl_aug.experiments.demo import DATASETS
 
     parser = argparse.ArgumentParser(
         prog="essl-aug",
@@ -101,8 +37,31 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="pretrain SimCLR and E-SimCLR on bundled digits and compare linear-probe accuracy",
         description="Pretrain a small CNN with SimCLR (invariant baseline) and with E-SimCLR (SimCLR + lambda * "
-        "cross-entropy of a head predicting the transformation of an extra view) on scikit-learn's digits, "
-        "for several seeds; print linear-probe accuracy mean +- std and write demo.json and demo.png.",
+        "cross-entropy of a head predicting the transformation of an extra view) on scikit-learn's digits "
+        "(or Fashion-MNIST), for several seeds; print linear-probe accuracy mean +- std and write demo.json and "
+        "demo.png.",
+    )
+    demo.add_argument(
+        "--dataset",
+        choices=list(DATASETS),
+        default="digits",
+        help="digits: scikit-learn's, bundled (default); fashion-mnist: the Debian package dataset-fashion-mnist, "
+        "read by torchvision, 28x28 gray, a 5,000-image training subset",
+    )
+    demo.add_argument(
+        "--data",
+        default=None,
+        metavar="DIR",
+        help="fashion-mnist only: a folder holding its four IDX files, plain or .gz "
+        "(default: /usr/share/datasets/fashion-mnist)",
+    )
+    demo.add_argument(
+        "--train-size",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="fashion-mnist only: pre-train (and fit the probe) on N training images, class-stratified "
+        f"(default: {DATASETS['fashion-mnist'].train_size}; 60000: all)",
     )
     demo.add_argument(
         "--family",
@@ -113,16 +72,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--lambda",
-        dest="lam",
-        type=_non_negative_float,
+        dest="weight",
+        type=non_negative_float,
         default=0.4,
         help="weight of the E-SSL loss (default: 0.4, the reference)",
     )
     demo.add_argument(
         "--epochs",
-        type=_positive(int),
-        default=DEFAULT_EPOCHS,
-        help=f"pretraining epochs per run (default: {DEFAULT_EPOCHS})",
+        type=positive_int,
+        default=None,
+        help="pretraining epochs per run (default: "
+        + ", ".join(f"{d.epochs} for {k}" for k, d in DATASETS.items())
+        + ")",
     )
     demo.add_argument(
         "--seeds",
@@ -130,17 +91,17 @@ def build_parser() -> argparse.ArgumentParser:
         default=[0, 1, 2],
         help="a count (3: seeds 0,1,2) or a comma list of seeds (default: 3)",
     )
-    demo.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
+    demo.add_argument("--device", type=parse_device, default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
     demo.add_argument("--out", default="essl-demo", help="output folder for demo.json and demo.png")
-    demo.add_argument("--batch-size", type=_positive(int), default=256, help="pretraining batch size (default: 256)")
     demo.add_argument(
-        "--width", type=_positive(int), default=16, help="CNN width; features are 4 x width (default: 16)"
+        "--batch-size", type=batch_size, default=256, help="pretraining batch size, at least 2 (default: 256)"
+    )
+    demo.add_argument("--width", type=positive_int, default=16, help="CNN width; features are 4 x width (default: 16)")
+    demo.add_argument(
+        "--threads", type=positive_int, default=None, help="torch CPU threads (default: usable cores, at most 8)"
     )
     demo.add_argument(
-        "--threads", type=_positive(int), default=None, help="torch CPU threads (default: usable cores, at most 8)"
-    )
-    demo.add_argument(
-        "--limit", type=_positive(int), default=None, help="use only the first N train and N test images (quick checks)"
+        "--limit", type=positive_int, default=None, help="use only the first N train and N test images (quick checks)"
     )
     demo.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -152,10 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     show.add_argument("image", nargs="?", default=None, help="PNG/JPEG file (default: the bundled sample image)")
     show.add_argument("--family", type=parse_family, default="rotation", help="family name or comma list")
-    show.add_argument("--out", default="grid.png", help="PNG file to write (default: grid.png)")
+    show.add_argument(
+        "--out", default="grid.png", help="image file to write, .png (or .jpg, .svg, .pdf, ...) (default: grid.png)"
+    )
     show.add_argument(
         "--size",
-        type=_positive(int),
+        type=positive_int,
         default=96,
         help="side of the (centre-cropped, square) image in pixels (default: 96)",
     )
@@ -163,34 +126,42 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``essl-aug``; returns the exit status."""
+    """Entry point of ``essl-aug``; returns the exit status.
+
+    A mistake in the options or the files (a bad value, missing data, an ``--out`` that cannot be written, an image
+    that cannot be read) ends with a one-line message on stderr and exit status 2 (argparse) or 1, before any
+    training, and nothing is written.
+    """
     args = build_parser().parse_args(argv)
     if args.command == "demo":
         from essl_aug.experiments.demo import run_demo
 
-        device = resolve_device(args.device)
-        torch.set_num_threads(args.threads or default_threads())
-        if args.batch_size > (args.limit or 1078):
-            raise SystemExit(f"essl-aug: --batch-size {args.batch_size} exceeds the training images; lower it")
-        run_demo(
-            family=args.family,
-            lam=args.lam,
-            epochs=args.epochs,
-            seeds=args.seeds,
-            device=device,
-            out=args.out,
-            batch_size=args.batch_size,
-            width=args.width,
-            limit=args.limit,
-            progress=not args.no_progress,
-        )
+        set_threads(args.threads)
+        try:
+            run_demo(
+                family=args.family,
+                weight=args.weight,
+                epochs=args.epochs,
+                seeds=args.seeds,
+                device=args.device,
+                out=args.out,
+                batch_size=args.batch_size,
+                width=args.width,
+                limit=args.limit,
+                progress=not args.no_progress,
+                dataset=args.dataset,
+                data=args.data,
+                train_size=args.train_size,
+            )
+        except (OSError, ValueError, ImportError) as err:
+            raise SystemExit(f"essl-aug demo: {err}") from None
         return 0
     from essl_aug.experiments.show import show
 
     try:
         path = show(args.image, args.family, args.out, args.size)
-    except (FileNotFoundError, ValueError) as err:
-        raise SystemExit(f"essl-aug show: {err}") from err
+    except (OSError, ValueError, ImportError) as err:
+        raise SystemExit(f"essl-aug show: {err}") from None
     print(f"wrote {path}")
     return 0
 

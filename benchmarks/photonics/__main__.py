@@ -8,19 +8,20 @@ import sys
 
 from benchmarks.photonics.dataset import DEFAULT_CACHE, load_or_generate
 from benchmarks.photonics.experiment import METHODS, Config, run
+from essl_aug.experiments.options import positive_int
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.photonics", description=__doc__)
     p.add_argument("--quick", action="store_true", help="small data and short schedules (a few CPU minutes)")
-    p.add_argument("--seeds", type=int, help="number of seeds (pre-training and fine-tuning)")
+    p.add_argument("--seeds", type=positive_int, help="number of seeds (pre-training and fine-tuning)")
     p.add_argument("--methods", nargs="+", choices=METHODS, help="subset of methods to run")
     p.add_argument("--family", choices=("blob", "rods", "p4m", "mixed"), help="unit-cell generator family")
     p.add_argument("--width", type=float, help="encoder width multiplier (1.0 = reference channels)")
-    p.add_argument("--pretrain-epochs", type=int)
-    p.add_argument("--finetune-epochs", type=int)
-    p.add_argument("--workers", type=int, default=2, help="processes for solving the labelled cells")
-    p.add_argument("--threads", type=int, help="torch threads for training")
+    p.add_argument("--pretrain-epochs", type=positive_int)
+    p.add_argument("--finetune-epochs", type=positive_int)
+    p.add_argument("--workers", type=positive_int, default=2, help="processes for solving the labelled cells")
+    p.add_argument("--threads", type=positive_int, help="torch threads for training")
     p.add_argument("--cache-dir", default=str(DEFAULT_CACHE), help="where the dataset .npz is cached")
     p.add_argument("--out", default="results/photonics", help="where photonics.json / photonics.png go")
     p.add_argument("--generate-only", action="store_true", help="only build (or find) the cached dataset")

@@ -5,39 +5,47 @@ Methods (essl_reference.md section 4, the "Blob" configuration):
 - ``supervised``: no pre-training (a reference point for what pre-training adds).
 - ``simclr``: SimCLR views = a random element of the square's point group D4 per image.
 - ``simclr+trans``: the same views, plus a random half-cell periodic translation (invariance to it).
-- ``e-simclr``: SimCLR (D4 views) + ``alpha`` * cross-entropy of predicting the half-cell translation
+- ``e-simclr``: SimCLR (D4 views) + ``weight`` * cross-entropy of predicting the half-cell translation
   (``PeriodicTranslation``, 4 classes, all 4 applied to un-augmented cells, ``EquivariantTransform(mode="all")``).
 
 Fine-tuning is the same for every method (full fine-tuning of encoder + DOS MLP on ``nsam`` labelled cells, with
 D4 and random periodic shifts as label-preserving augmentations: both are exact symmetries of the DOS). The model
 is selected by the relative L1 DOS error on a validation split; the test split is scored once, at the end.
+
+Pre-training runs the training toolkit's loop (:func:`essl_aug.experiments.pretrain.pretrain_loop`) with its
+projector, NT-Xent loss and cosine schedule; the report is written by the toolkit's compact JSON writer.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import math
-import platform
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+import torch.nn.functional as F
+from torch import Tensor
 
 from benchmarks.photonics import dos as dos_mod
 from benchmarks.photonics.dataset import DataSpec, load_or_generate
-from benchmarks.photonics.model import DOSPredictor, Encoder, mlp_bn, nt_xent
+from benchmarks.photonics.model import DOSPredictor, Encoder
 from essl_aug import (
     D4,
     EquivarianceHead,
+    EquivarianceLoss,
     EquivariantTransform,
     PeriodicTranslation,
     RandomPeriodicShift,
-    equivariance_loss,
 )
+from essl_aug.experiments.models import projector
+from essl_aug.experiments.pretrain import pretrain_loop, warmup_cosine
+from essl_aug.experiments.report import environment, mean_std, pyplot, rounded, write_json
+from essl_aug.experiments.simclr import nt_xent
 
 METHODS = ("supervised", "simclr", "simclr+trans", "e-simclr")
 
@@ -56,7 +64,7 @@ class Config:
     pretrain_batch: int = 128
     pretrain_lr: float = 1e-3
     temperature: float = 0.1  # reference NT-Xent temperature
-    alpha: float = 5.0  # reference weight of the E-SSL loss
+    weight: float = 5.0  # reference weight of the E-SSL loss
     essl_fraction: float = 0.25  # share of each batch whose 4 translations feed the E-head
     finetune_epochs: int = 40
     finetune_batch: int = 32
@@ -86,58 +94,72 @@ def _translate(x: Tensor, gen: torch.Generator) -> Tensor:
     return PeriodicTranslation().apply(x, torch.randint(4, (x.shape[0],), generator=gen))
 
 
-def pretrain(method: str, cells: Tensor, cfg: Config, seed: int, log=print) -> tuple[Encoder, dict]:
-    """Self-supervised pre-training of a fresh encoder; returns it and a few training statistics."""
+def pretrain_encoder(
+    method: str, cells: Tensor, cfg: Config, seed: int, log: Callable[..., None] = print
+) -> tuple[Encoder, dict[str, float]]:
+    """Self-supervised pre-training of a fresh encoder; returns it and a few training statistics.
+
+    The statistics: ``final_ssl_loss`` (mean NT-Xent of the last 5 steps) and, for ``e-simclr``,
+    ``final_essl_acc`` (the E-head's mean accuracy over the last 5 steps; chance is 0.25).
+    """
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     encoder = Encoder(cfg.width)
     if method == "supervised":
         return encoder, {}
-    projector = mlp_bn(encoder.out_features, 512, 256)
-    modules = nn.ModuleList([encoder, projector])
-    essl = method == "e-simclr"
-    if essl:
+    proj = projector(encoder.out_features, 512, 256, depth=3, hidden_bias=True)
+    params = [*encoder.parameters(), *proj.parameters()]
+    essl = None
+    if method == "e-simclr":
         transform = EquivariantTransform(PeriodicTranslation(), mode="all")
         head = EquivarianceHead(encoder.out_features, transform.num_classes, hidden=(512, 512), norm="batch")
-        modules.append(head)
-    opt = torch.optim.Adam(modules.parameters(), lr=cfg.pretrain_lr)
-    steps = cfg.pretrain_epochs * (len(cells) // cfg.pretrain_batch)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / max(steps, 1))))
-    stats: dict[str, list[float]] = {"ssl_loss": [], "essl_acc": []}
-    modules.train()
-    for _ in range(cfg.pretrain_epochs):
-        order = torch.randperm(len(cells), generator=gen)
-        for i in range(len(cells) // cfg.pretrain_batch):
-            x = cells[order[i * cfg.pretrain_batch : (i + 1) * cfg.pretrain_batch]]
-            v1, v2 = _views_d4(x, gen), _views_d4(x, gen)
-            if method == "simclr+trans":
-                v1, v2 = _translate(v1, gen), _translate(v2, gen)
-            loss = nt_xent(projector(encoder(v1)), projector(encoder(v2)), cfg.temperature)
-            stats["ssl_loss"].append(float(loss.detach()))
-            if essl:
-                raw = x[: max(2, int(cfg.essl_fraction * len(x)))]  # un-augmented cells, as the reference
-                views, labels = transform(raw)
-                out = equivariance_loss(head(encoder(views)), labels, weight=cfg.alpha)
-                loss = loss + out.loss
-                stats["essl_acc"].append(float(out.accuracy))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-    summary = {"final_ssl_loss": float(np.mean(stats["ssl_loss"][-5:]))}
-    if essl:
-        summary["final_essl_acc"] = float(np.mean(stats["essl_acc"][-5:]))
+        essl = EquivarianceLoss(transform, head=head, weight=cfg.weight)
+        params += list(essl.parameters())
+    opt = torch.optim.Adam(params, lr=cfg.pretrain_lr)
+    total = cfg.pretrain_epochs * (len(cells) // cfg.pretrain_batch)
+    stats: dict[str, list[float]] = {"ssl": [], "essl_acc": []}
+
+    def views(x: Tensor, g: torch.Generator) -> tuple[Tensor, Tensor]:
+        v1, v2 = _views_d4(x, g), _views_d4(x, g)
+        if method == "simclr+trans":
+            v1, v2 = _translate(v1, g), _translate(v2, g)
+        return v1, v2
+
+    def record(logs: Mapping[str, Tensor]) -> None:
+        for key, values in stats.items():
+            if key in logs:
+                values.append(float(logs[key]))
+
+    pretrain_loop(
+        encoder,
+        proj,
+        cells,
+        views=views,
+        ssl_loss=lambda z1, z2: nt_xent(z1, z2, cfg.temperature),
+        optimizer=opt,
+        lr=lambda step: warmup_cosine(step, total, 0, cfg.pretrain_lr),
+        epochs=cfg.pretrain_epochs,
+        batch_size=cfg.pretrain_batch,
+        generator=gen,
+        essl=essl,
+        essl_view=lambda x, g: x[: max(2, int(cfg.essl_fraction * len(x)))],  # un-augmented cells, as the reference
+        on_step=record,
+    )
+    summary = {"final_ssl_loss": mean_std(stats["ssl"][-5:])[0]}
+    if essl is not None:
+        summary["final_essl_acc"] = mean_std(stats["essl_acc"][-5:])[0]
     return encoder, summary
 
 
 @torch.no_grad()
 def predict_dos(model: DOSPredictor, x: Tensor, el: Tensor, batch: int = 256) -> np.ndarray:
+    """The predicted DOS of cells ``x`` (eval mode): the model's output plus the empty-lattice DOS ``el``."""
     model.eval()
     out = [model(x[i : i + batch]) + el for i in range(0, len(x), batch)]
     return torch.cat(out).numpy()
 
 
-def finetune(encoder: Encoder, data: dict, cfg: Config, seed: int) -> dict:
+def finetune(encoder: Encoder, data: dict[str, Any], cfg: Config, seed: int) -> dict[str, Any]:
     """Fine-tune encoder + DOS head; pick the epoch with the lowest validation error; score it on the test split."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -146,7 +168,7 @@ def finetune(encoder: Encoder, data: dict, cfg: Config, seed: int) -> dict:
     opt = torch.optim.Adam(model.parameters(), lr=cfg.finetune_lr, weight_decay=cfg.finetune_wd)
     x, y = data["train_x"], data["train_y"]
     el = data["el"]
-    best = (math.inf, -1, None)
+    best: tuple[float, int, dict[str, Tensor]] = (math.inf, -1, {})
     curve = []
     for epoch in range(cfg.finetune_epochs + 1):
         if epoch > 0:  # epoch 0 scores the untrained head, as the reference
@@ -155,7 +177,7 @@ def finetune(encoder: Encoder, data: dict, cfg: Config, seed: int) -> dict:
             for i in range(0, len(x) - cfg.finetune_batch + 1, cfg.finetune_batch):
                 idx = order[i : i + cfg.finetune_batch]
                 xb = shift(_views_d4(x[idx], gen))
-                loss = nn.functional.mse_loss(model(xb), y[idx])
+                loss = F.mse_loss(model(xb), y[idx])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -175,7 +197,7 @@ def finetune(encoder: Encoder, data: dict, cfg: Config, seed: int) -> dict:
     }
 
 
-def prepare(raw: dict, cfg: Config) -> dict:
+def prepare(raw: dict[str, Any], cfg: Config) -> dict[str, Any]:
     """Normalised inputs (eps - 1) / 19, ELdiff targets, and the fixed test / validation / fine-tuning splits."""
     n = len(raw["eps"])
     if cfg.n_test + cfg.n_val + cfg.nsam > n:
@@ -199,33 +221,38 @@ def prepare(raw: dict, cfg: Config) -> dict:
     }
 
 
-def run(cfg: Config, out_dir: str | Path, cache_dir: str | Path, workers: int = 2, log=print) -> dict:
-    """The whole benchmark; writes ``photonics.json`` and ``photonics.png`` into ``out_dir``."""
+def run(
+    cfg: Config, out_dir: str | Path, cache_dir: str | Path, workers: int = 2, log: Callable[..., None] = print
+) -> dict[str, Any]:
+    """The whole benchmark; writes ``photonics.json`` and ``photonics.png`` into ``out_dir``; returns the report.
+
+    The returned report holds every run in full; the JSON file is its compact summary (:func:`summary`).
+    """
     torch.set_num_threads(cfg.threads)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     start = time.time()
     raw = load_or_generate(cfg.data, cache_dir=cache_dir, workers=workers, log=log)
     data = prepare(raw, cfg)
-    results: dict[str, list[dict]] = {m: [] for m in cfg.methods}
+    results: dict[str, list[dict[str, Any]]] = {m: [] for m in cfg.methods}
     for seed in range(cfg.seeds):
         for method in cfg.methods:
             t0 = time.time()
-            encoder, pre = pretrain(method, data["unlabelled"], cfg, seed)
+            encoder, pre = pretrain_encoder(method, data["unlabelled"], cfg, seed)
             t1 = time.time()
             ft = finetune(encoder, data, cfg, seed)
             ft.update(pre, pretrain_s=round(t1 - t0, 1), finetune_s=round(time.time() - t1, 1))
             results[method].append(ft)
             log(f"seed {seed} {method:13s} test rel. L1 {ft['test_err']:.4f} (val {ft['val_err']:.4f}, "
                 f"epoch {ft['best_epoch']}) {pre} [{t1 - t0:.0f} s + {time.time() - t1:.0f} s]")  # fmt: skip
-    table = {
-        m: {
-            "test_err_mean": float(np.mean([r["test_err"] for r in rs])),
-            "test_err_std": float(np.std([r["test_err"] for r in rs], ddof=1 if len(rs) > 1 else 0)),
-            "val_err_mean": float(np.mean([r["val_err"] for r in rs])),
+    table = {}
+    for m, rs in results.items():
+        test_mean, test_std = mean_std([r["test_err"] for r in rs])
+        table[m] = {
+            "test_err_mean": test_mean,
+            "test_err_std": test_std,
+            "val_err_mean": mean_std([r["val_err"] for r in rs])[0],
         }
-        for m, rs in results.items()
-    }
     report = {
         "config": asdict(cfg),
         "data": {
@@ -241,30 +268,32 @@ def run(cfg: Config, out_dir: str | Path, cache_dir: str | Path, workers: int = 
         "table": table,
         "runs": results,
         "seconds": round(time.time() - start, 1),
-        "machine": f"{platform.machine()} {torch.get_num_threads()} threads, torch {torch.__version__}",
+        "environment": environment(),
     }
-    (out_dir / "photonics.json").write_text(json.dumps(_rounded(report), indent=1))
+    write_json(out_dir / "photonics.json", summary(report))
     plot(raw, data, results, cfg, out_dir / "photonics.png")
     return report
 
 
-def _rounded(value, digits: int = 6):
-    """``value`` with every float rounded to ``digits`` significant digits (a readable, small JSON file)."""
-    if isinstance(value, float):
-        return float(f"{value:.{digits}g}")
-    if isinstance(value, dict):
-        return {k: _rounded(v, digits) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_rounded(v, digits) for v in value]
-    return value
+#: Per-run entries left out of the JSON summary: the predicted DOS curves of four test cells (the PNG shows them).
+PLOTTED_ONLY = ("test_pred_examples",)
 
 
-def plot(raw: dict, data: dict, results: dict, cfg: Config, path: Path) -> None:
+def summary(report: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON form of a report: floats to 6 significant digits, per-run curves drawn in the PNG left out."""
+    runs = {m: [{k: v for k, v in r.items() if k not in PLOTTED_ONLY} for r in rs] for m, rs in report["runs"].items()}
+    return rounded({**report, "runs": runs})
+
+
+def plot(
+    raw: Mapping[str, Any],
+    data: Mapping[str, Any],
+    results: Mapping[str, list[dict[str, Any]]],
+    cfg: Config,
+    path: Path,
+) -> None:
     """Predicted vs true DOS of four test cells (first seed of every method)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     w = raw["wvec"]
     fig, axes = plt.subplots(2, 4, figsize=(16, 6), gridspec_kw={"height_ratios": [1, 2.2]})

@@ -1,8 +1,12 @@
-"""The reference photonics networks (essl_reference.md section 4), with a width multiplier for small CPUs."""
+"""The reference photonics networks (essl_reference.md section 4), with a width multiplier for small CPUs.
+
+The SimCLR projector of the reference (in -> 512 (BN, ReLU) -> 512 (BN, ReLU) -> 256) is the toolkit's
+``projector(f, 512, 256, depth=3, hidden_bias=True)``; the reference reuses one BatchNorm module for both hidden
+layers, there each layer has its own.
+"""
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
 #: Reference widths: conv channels (64, 256, 256), then FC 256 -> 1024 -> 1024 (the representation).
@@ -43,22 +47,6 @@ class Encoder(nn.Module):
         return self.fc(self.features(x))
 
 
-def mlp_bn(in_features: int, hidden: int, out_features: int) -> nn.Sequential:
-    """in -> hidden (BN, ReLU) -> hidden (BN, ReLU) -> out: the reference SimCLR projector / E-head shape.
-
-    (The reference reuses one BatchNorm module for both hidden layers; here each layer has its own.)
-    """
-    return nn.Sequential(
-        nn.Linear(in_features, hidden),
-        nn.BatchNorm1d(hidden),
-        nn.ReLU(),
-        nn.Linear(hidden, hidden),
-        nn.BatchNorm1d(hidden),
-        nn.ReLU(),
-        nn.Linear(hidden, out_features),
-    )
-
-
 class DOSPredictor(nn.Module):
     """Encoder + MLP 1024 -> 1024 -> 1024 -> 512 -> 400 (ReLU), predicting DOS minus the empty-lattice DOS."""
 
@@ -73,13 +61,3 @@ class DOSPredictor(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.encoder(x))
-
-
-def nt_xent(z1: Tensor, z2: Tensor, temperature: float = 0.1) -> Tensor:
-    """SimCLR's NT-Xent with the 2N - 2 negatives and cosine similarity (reference: T = 0.1, mean over 2N)."""
-    z = nn.functional.normalize(torch.cat([z1, z2]), dim=1)
-    n = z1.shape[0]
-    sim = z @ z.T / temperature
-    sim = sim.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
-    targets = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)
-    return nn.functional.cross_entropy(sim, targets)

@@ -15,11 +15,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from essl_aug.family import TransformFamily
+from essl_aug.functional import GRAY_WEIGHTS
 
-_LUMA = (0.2989, 0.587, 0.114)
 
-
-def _uniform(n: int, low: float, high: float, generator: torch.Generator, device: torch.device) -> Tensor:
+def _uniform(n: int, low: float, high: float, generator: torch.Generator | None, device: torch.device) -> Tensor:
     return low + (high - low) * torch.rand(n, generator=generator, device=device)
 
 
@@ -63,9 +62,10 @@ def random_resized_crop(
 
 
 def _gray(x: Tensor) -> Tensor:
+    """The luma of an RGB batch (weights :data:`essl_aug.functional.GRAY_WEIGHTS`) on all 3 channels."""
     if x.shape[1] != 3:
         return x
-    w = torch.tensor(_LUMA, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+    w = torch.tensor(GRAY_WEIGHTS, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
     return (x * w).sum(1, keepdim=True).expand_as(x)
 
 
@@ -161,7 +161,9 @@ class ViewAugment:
         return y
 
 
-def invariance_labels(batch: int, num_classes: int, p: float, generator: torch.Generator | None, device) -> Tensor:
+def invariance_labels(
+    batch: int, num_classes: int, p: float, generator: torch.Generator | None, device: torch.device | str
+) -> Tensor:
     """Labels for invariance training: 0 with probability ``1 - p``, else uniform over the non-identity elements."""
     move = torch.rand(batch, generator=generator, device=device) < p
     other = torch.randint(1, num_classes, (batch,), generator=generator, device=device)

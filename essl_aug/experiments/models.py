@@ -1,4 +1,4 @@
-"""A small CNN backbone and the SimCLR projector for the CPU experiments."""
+"""The small CNN backbone of the digits experiments and the SimCLR projector of every recipe."""
 
 from __future__ import annotations
 
@@ -43,16 +43,43 @@ class SmallCNN(nn.Module):
         return self.features(x)
 
 
-def projector(in_features: int, hidden: int = 256, out: int = 64) -> nn.Module:
-    """The SimCLR projection MLP: Linear-BN-ReLU-Linear.
+def projector(
+    in_features: int,
+    hidden: int = 256,
+    out: int = 64,
+    depth: int = 2,
+    hidden_bias: bool = False,
+    out_norm: bool = False,
+) -> nn.Sequential:
+    """The SimCLR projection MLP: ``depth - 1`` Linear-BN-ReLU layers of width ``hidden``, then a Linear to ``out``.
+
+    Args:
+        in_features: width of the backbone features.
+        hidden: width of the hidden layers.
+        out: width of the projection.
+        depth: number of Linear layers (at least 1).
+        hidden_bias: give the hidden Linear layers a bias (they are followed by BatchNorm, which has its own).
+        out_norm: end with ``BatchNorm1d(out, affine=False)`` (and no bias on the last Linear), as the reference
+            E-SSL CIFAR-10 projector.
+
+    The three recipes of this project: ``projector(f)`` (the digits CNN: Linear-BN-ReLU-Linear),
+    ``projector(512, 2048, 2048, out_norm=True)`` (the CIFAR-10 reference) and
+    ``projector(f, 512, 256, depth=3, hidden_bias=True)`` (the photonics reference).
 
     Example:
         >>> projector(32)(torch.rand(4, 32)).shape
         torch.Size([4, 64])
+        >>> [type(m).__name__ for m in projector(8, 16, 4, out_norm=True)]
+        ['Linear', 'BatchNorm1d', 'ReLU', 'Linear', 'BatchNorm1d']
     """
-    return nn.Sequential(
-        nn.Linear(in_features, hidden, bias=False),
-        nn.BatchNorm1d(hidden),
-        nn.ReLU(inplace=True),
-        nn.Linear(hidden, out),
-    )
+    if depth < 1:
+        raise ValueError(f"`depth` must be at least 1 (the output Linear layer), got {depth}.")
+    layers: list[nn.Module] = []
+    width = in_features
+    for _ in range(depth - 1):
+        layers += [nn.Linear(width, hidden, bias=hidden_bias), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True)]
+        width = hidden
+    layers.append(nn.Linear(width, out, bias=not out_norm))
+    if out_norm:
+        layers.append(nn.BatchNorm1d(out, affine=False))
+    return nn.Sequential(*layers)

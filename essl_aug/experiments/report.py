@@ -1,11 +1,13 @@
-"""Summaries, JSON and PNG output of the experiments."""
+"""Report writing of every experiment: summaries over seeds, the environment, compact JSON and PNG plots."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import platform
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,15 +55,126 @@ def environment() -> dict[str, Any]:
     }
 
 
-def write_json(path: Path | str, payload: Mapping[str, Any]) -> Path:
-    """Write ``payload`` as indented JSON, creating the folder."""
+def to_json(value: Any, width: int = 120, indent: int = 2) -> str:
+    """Compact, readable JSON text: a container that fits in ``width`` characters stays on one line, a list of
+    numbers or strings is always one line (a curve is one row), anything else opens one item per line.
+
+    Floats are written as Python's shortest round-trip form, so ``json.loads(to_json(v)) == v``.
+
+    Example:
+        >>> print(to_json({"settings": {"seed": 0}, "curve": [0.5, 0.25], "runs": [{"acc": 0.9}, {"acc": 0.8}]}))
+        {"settings": {"seed": 0}, "curve": [0.5, 0.25], "runs": [{"acc": 0.9}, {"acc": 0.8}]}
+        >>> print(to_json({"runs": [{"acc": 0.9}, {"acc": 0.8}]}, width=20))
+        {
+          "runs": [
+            {"acc": 0.9},
+            {"acc": 0.8}
+          ]
+        }
+    """
+
+    def dump(v: Any, level: int) -> str:
+        flat = json.dumps(v)
+        if not isinstance(v, (dict, list, tuple)) or not v:
+            return flat
+        scalars = isinstance(v, (list, tuple)) and all(not isinstance(x, (dict, list, tuple)) for x in v)
+        if scalars or indent * level + len(flat) <= width:
+            return flat
+        pad, inner = " " * (indent * level), " " * (indent * (level + 1))
+        if isinstance(v, dict):
+            items = [f"{inner}{json.dumps(str(k))}: {dump(x, level + 1)}" for k, x in v.items()]
+            return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+        return "[\n" + ",\n".join(inner + dump(x, level + 1) for x in v) + "\n" + pad + "]"
+
+    return dump(value, 0)
+
+
+@contextlib.contextmanager
+def replacing(path: Path | str) -> Iterator[Path]:
+    """Write a file whole or not at all: yields a temporary path beside ``path`` (creating the folder) that replaces
+    ``path`` when the block ends without error, and is removed when it raises.
+
+    Example:
+        >>> import tempfile
+        >>> target = Path(tempfile.mkdtemp()) / "a.txt"
+        >>> with replacing(target) as tmp:
+        ...     _ = tmp.write_text("done")
+        >>> target.read_text(), [p.name for p in target.parent.iterdir()]
+        ('done', ['a.txt'])
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def check_output_dir(out: Path | str, names: Sequence[str] = ()) -> Path:
+    """Check, before any work, that the folder ``out`` (the ``--out`` option) can receive the files ``names``.
+
+    ``out`` may exist (files of the same names are replaced) or not (it is created later, with its parents).
+    Raises ``NotADirectoryError`` when ``out`` or the nearest existing folder above it is a file,
+    ``IsADirectoryError`` when one of ``names`` is a folder in ``out``, and ``PermissionError`` when that folder is
+    not writable; each message names ``--out`` and the fix. Returns ``out`` as a ``Path``.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"`--out` {str(out)!r} is a file, not a folder; give a folder (created if missing)")
+    for name in names:
+        if (out / name).is_dir():
+            raise IsADirectoryError(
+                f"`--out` {str(out)!r} holds a folder named {name!r} where a report file goes; "
+                "remove it or give another --out"
+            )
+    check_writable(out, f"`--out` {str(out)!r}")
+    return out
+
+
+def check_writable(folder: Path | str, what: str) -> None:
+    """Raise ``NotADirectoryError`` or ``PermissionError`` (the message starts with ``what``) unless ``folder`` is
+    a writable folder or can be created: its nearest existing ancestor must be a writable folder."""
+    existing = Path(folder)
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise NotADirectoryError(f"{what} cannot be created: {str(existing)!r} is a file; give another --out")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PermissionError(
+            f"{what} is not writable (no write permission in {str(existing)!r}); give a path you can write to"
+        )
+
+
+def write_json(path: Path | str, payload: Mapping[str, Any]) -> Path:
+    """Write ``payload`` as compact JSON (:func:`to_json`), creating the folder; the file is replaced whole
+    (:func:`replacing`)."""
+    path = Path(path)
+    text = to_json(dict(payload)) + "\n"
+    with replacing(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
     return path
 
 
-def _pyplot():
+def rounded(value: Any, digits: int = 6) -> Any:
+    """``value`` with every float rounded to ``digits`` significant digits, through dicts, lists and tuples.
+
+    Example:
+        >>> rounded({"err": [0.0123456789, 2]}, 3)
+        {'err': [0.0123, 2]}
+    """
+    if isinstance(value, float):
+        return float(f"{value:.{digits}g}")
+    if isinstance(value, dict):
+        return {k: rounded(v, digits) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [rounded(v, digits) for v in value]
+    return value
+
+
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` with the non-interactive Agg backend (files only); a clear error without matplotlib."""
     try:
         import matplotlib
     except ImportError as err:  # pragma: no cover - depends on the environment
@@ -87,7 +200,7 @@ def plot_groups(
         title: figure title.
         reference: optional accuracy drawn as a dashed horizontal line.
     """
-    plt = _pyplot()
+    plt = pyplot()
     names = list(groups)
     methods: list[str] = []
     for g in groups.values():
@@ -123,8 +236,16 @@ def plot_groups(
     ax.set_title(title)
     ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
+    return save_figure(fig, path, dpi=120)
+
+
+def save_figure(fig: Any, path: Path | str, dpi: int = 100) -> Path:
+    """Save a matplotlib figure whole or not at all (:func:`replacing`) in the format of ``path``'s suffix (PNG
+    without one), and close it."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    try:
+        with replacing(path) as tmp:
+            fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".").lower() or "png")
+    finally:
+        pyplot().close(fig)
     return path

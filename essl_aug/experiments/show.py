@@ -33,11 +33,19 @@ def load_image(path: Path | str | None = None, size: int = 96) -> Tensor:
             img = Image.open(fh).convert("RGB")
     else:
         path = Path(path)
+        if path.is_dir():
+            raise IsADirectoryError(f"image {str(path)!r} is a folder; give a PNG/JPEG file, or none for the sample.")
         if not path.is_file():
             raise FileNotFoundError(
                 f"image {str(path)!r} does not exist; give a PNG/JPEG path, or none for the sample."
             )
-        img = Image.open(path).convert("RGB")
+        try:
+            with Image.open(path) as opened:
+                img = opened.convert("RGB")
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+            raise ValueError(
+                f"cannot read image {str(path)!r} ({err}); it is not an image, or it is truncated: give a PNG/JPEG file"
+            ) from err
     x = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8).view(img.height, img.width, 3)
     x = x.permute(2, 0, 1).float() / 255.0
     h, w = x.shape[-2:]
@@ -55,18 +63,46 @@ def family_grid(image: Tensor, family: FamilySpec) -> tuple[Tensor, int]:
     return fam.apply_all(image.unsqueeze(0)).clamp(0.0, 1.0), fam.num_classes
 
 
+def check_image_path(out: Path | str) -> Path:
+    """Check, before any work, that ``out`` (the ``--out`` option of ``show``) names an image file that can be written:
+    not a folder, a suffix matplotlib writes (``.png``, ``.jpg``, ``.svg``, ``.pdf``, ...), a writable folder.
+
+    Raises ``IsADirectoryError``, ``ValueError``, ``NotADirectoryError`` or ``PermissionError`` naming ``--out`` and
+    the fix. Returns ``out`` as a ``Path``.
+    """
+    from essl_aug.experiments.report import check_writable, pyplot
+
+    out = Path(out)
+    if out.is_dir():
+        raise IsADirectoryError(f"`--out` {str(out)!r} is a folder; give a file name such as {str(out / 'grid.png')!r}")
+    pyplot()  # matplotlib, or the error naming the extra
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = sorted(FigureCanvasBase.get_supported_filetypes())
+    if out.suffix.lstrip(".").lower() not in formats:
+        raise ValueError(
+            f"`--out` {str(out)!r} must name an image file ending in .png (or {', '.join(f'.{f}' for f in formats)})"
+        )
+    check_writable(out.parent, f"`--out` {str(out)!r}")
+    return out
+
+
 def show(
     image: Path | str | None = None, family: FamilySpec = "rotation", out: Path | str = "grid.png", size: int = 96
 ) -> Path:
-    """Write a PNG grid: tile ``k`` is the image transformed by element ``k`` of ``family``, titled with ``k``."""
-    from essl_aug.experiments.report import _pyplot
+    """Write a PNG grid: tile ``k`` is the image transformed by element ``k`` of ``family``, titled with ``k``.
 
+    ``out`` is checked first (:func:`check_image_path`); the file is written whole or not at all.
+    """
+    from essl_aug.experiments.report import pyplot, save_figure
+
+    out = check_image_path(out)
     x = load_image(image, size)
     views, k = family_grid(x, family)
     fam = build_family(family)
     cols = min(k, 6 if k > 8 else k)
     rows = math.ceil(k / cols)
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.75 * rows + 0.3), squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
@@ -75,8 +111,4 @@ def show(
             ax.set_title(f"label {i}" + (" (identity)" if i == 0 else ""), fontsize=8)
     fig.suptitle(f"{fam!r}: {k} classes", fontsize=9)
     fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out, dpi=100)

@@ -1,10 +1,11 @@
-"""``benchmarks/quality.py --quick`` and one epoch of ``benchmarks/cifar10.py`` on a tiny fake CIFAR-10 folder."""
+"""``python -m benchmarks.quality --quick`` and one epoch of ``python -m benchmarks.cifar10`` on a tiny fake
+CIFAR-10 folder."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import pickle
+import subprocess
 import sys
 from pathlib import Path
 
@@ -14,19 +15,13 @@ import torch
 pytest.importorskip("sklearn", reason="the benchmarks need the demo extra")
 pytest.importorskip("matplotlib", reason="the benchmarks need the demo extra")
 
+from benchmarks import cifar10, quality
+from essl_aug.experiments.data import load_cifar10
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_quality_quick_writes_one_row_per_family(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    quality = _load("quality")
+def test_quality_quick_writes_one_row_per_family(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     argv = [
         "--quick",
         "--families",
@@ -40,9 +35,15 @@ def test_quality_quick_writes_one_row_per_family(tmp_path: Path, capsys: pytest.
     assert quality.main(argv) == 0
     payload = json.loads((tmp_path / "quality.json").read_text())
     assert list(payload["rows"]) == ["rotation", "invert", "rotation,vflip"]
+    assert payload["dataset"]["test"] == 128 and payload["lambda"] == 0.4
+    baseline = payload["rows"]["rotation"]["baseline"]
     for row in payload["rows"].values():
         assert set(row) == {"baseline", "invariant", "E-SSL"}
-        assert all(0 <= s["mean"] <= 1 and len(s["accuracies"]) == 1 for s in row.values())
+        assert row["baseline"] == baseline  # one baseline run, shared by every row
+        for s in row.values():
+            (acc,) = s["accuracies"]
+            assert s["mean"] == acc and s["std"] == 0.0
+            assert acc * 128 == pytest.approx(round(acc * 128), abs=1e-4)  # a count of the 128 test images
     e_row = payload["rows"]["rotation,vflip"]["E-SSL"]["last_epoch"][0]
     assert "essl_acc" in e_row  # the E-SSL runs really trained a head
     assert "essl_acc" not in payload["rows"]["rotation"]["invariant"]["last_epoch"][0]
@@ -61,9 +62,8 @@ def _fake_cifar(folder: Path, per_file: int = 16) -> None:
 
 
 def test_cifar10_recipe_runs_one_epoch_on_a_tiny_fake_folder(tmp_path: Path) -> None:
-    cifar = _load("cifar10")
     _fake_cifar(tmp_path / "data" / "cifar-10-batches-py")
-    train_x, _train_y, _test_x, test_y = cifar.load_cifar10(tmp_path / "data")
+    train_x, _train_y, _test_x, test_y = load_cifar10(tmp_path / "data")
     assert train_x.shape == (80, 3, 32, 32) and train_x.dtype == torch.uint8 and test_y.shape == (16,)
     out = tmp_path / "out"
     argv = [
@@ -84,17 +84,26 @@ def test_cifar10_recipe_runs_one_epoch_on_a_tiny_fake_folder(tmp_path: Path) -> 
         "--out",
         str(out),
     ]
-    assert cifar.main(argv) == 0
+    assert cifar10.main(argv) == 0
     result = json.loads((out / "result.json").read_text())
     assert result["method"] == "E-SimCLR" and result["recipe"]["base_lr"] == 0.06
-    assert result["recipe"]["temperature"] == 0.5 and result["recipe"]["lam"] == 0.4
-    assert len(result["history"]) == 1 and "essl_acc" in result["history"][0]
+    assert result["recipe"]["temperature"] == 0.5 and result["recipe"]["weight"] == 0.4
+    (epoch,) = result["history"]
+    assert epoch["epoch"] == 1 and epoch["loss"] == pytest.approx(epoch["ssl"] + 0.4 * epoch["essl_ce"], rel=1e-5)
     assert len(result["probe"]["accuracies"]) == 2
     assert (out / "backbone.pt").is_file()
 
 
-def test_cifar10_without_data_fails_clearly(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    cifar = _load("cifar10")
-    assert cifar.main(["--data", str(tmp_path / "nowhere")]) == 2
+def test_cifar10_without_data_fails_clearly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cifar10.main(["--data", str(tmp_path / "nowhere")]) == 2
     err = capsys.readouterr().err
     assert "CIFAR-10 not found" in err and "data_batch_1" in err and "never downloads" in err
+
+
+@pytest.mark.parametrize("name", ["quality", "cifar10"])
+def test_benchmarks_run_as_modules_from_the_repository_root(name: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", f"benchmarks.{name}", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"usage: python -m benchmarks.{name}" in done.stdout and "--lambda" in done.stdout

@@ -1,6 +1,12 @@
-"""The experiment building blocks: data, augmentations, losses, pretraining loop and probe."""
+"""The training toolkit's building blocks: data, augmentations, models, losses, schedule, pretraining loop, probes,
+report writing."""
 
 from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
 
 import pytest
 import torch
@@ -9,9 +15,10 @@ from torch import nn
 
 pytest.importorskip("sklearn", reason="the demo data needs the demo extra")
 
-from essl_aug import Rotation
+from essl_aug import EquivarianceLoss, Rotation
 from essl_aug.experiments import (
     PretrainConfig,
+    SmallCNN,
     ViewAugment,
     info_nce_cross_view,
     invariance_augment,
@@ -19,9 +26,15 @@ from essl_aug.experiments import (
     load_digits_rgb,
     nt_xent,
     pretrain,
+    pretrain_loop,
+    projector,
     random_resized_crop,
+    sgd_linear_probe,
+    warmup_cosine,
 )
 from essl_aug.experiments.augment import colour_jitter, invariance_labels, random_grayscale
+from essl_aug.experiments.report import rounded, to_json, write_json
+from essl_aug.functional import GRAY_WEIGHTS
 
 
 def test_digits_split_is_fixed_stratified_and_explicitly_resized() -> None:
@@ -65,6 +78,8 @@ def test_photometric_augmentations_keep_range_and_respect_probability() -> None:
     assert y.min() >= 0 and y.max() <= 1 and not torch.equal(y, x)
     g = random_grayscale(x, p=1.0, generator=gen)
     assert torch.allclose(g[:, 0], g[:, 1]) and torch.allclose(g[:, 1], g[:, 2])
+    luma = sum(w * x[:, c] for c, w in enumerate(GRAY_WEIGHTS))  # the core's luma weights
+    assert torch.allclose(g[:, 0], luma, atol=1e-6)
     assert ViewAugment(size=8, jitter=0.8, grayscale=0.2)(x, gen).shape == (64, 3, 8, 8)
 
 
@@ -142,3 +157,94 @@ def test_linear_probe_separates_separable_features_and_not_noise() -> None:
     assert linear_probe(net, x[:100], y[:100], x[100:], y[100:]) > 0.95
     noise = torch.randn(200, 1, 2, 2)
     assert linear_probe(net, noise[:100], y[:100], noise[100:], y[100:]) < 0.5
+
+
+def test_warmup_cosine_schedules_of_the_three_recipes() -> None:
+    # digits: reaches the peak on the last warm-up step; CIFAR-10: starts from 0; photonics: plain cosine
+    assert [warmup_cosine(s, 100, 4, 2.0) for s in range(4)] == [0.5, 1.0, 1.5, 2.0]
+    assert [warmup_cosine(s, 100, 4, 2.0, warmup_start=0) for s in range(4)] == [0.0, 0.5, 1.0, 1.5]
+    assert warmup_cosine(0, 10, 0, 1.0) == 1.0 and warmup_cosine(5, 10, 0, 1.0) == pytest.approx(0.5)
+    assert warmup_cosine(54, 104, 4, 2.0) == pytest.approx(1.0)  # half-way through the decay
+    assert warmup_cosine(103, 104, 4, 2.0) == pytest.approx(2.0 * 0.5 * (1 + math.cos(math.pi * 99 / 100)))
+
+
+def test_projector_shapes_of_the_three_recipes() -> None:
+    digits = projector(32)
+    assert [type(m).__name__ for m in digits] == ["Linear", "BatchNorm1d", "ReLU", "Linear"]
+    assert digits[0].bias is None and digits[3].bias is not None and digits[3].out_features == 64
+    cifar = projector(512, 2048, 2048, out_norm=True)
+    assert cifar[3].bias is None and isinstance(cifar[4], nn.BatchNorm1d) and not cifar[4].affine
+    photonics = projector(1024, 512, 256, depth=3, hidden_bias=True)
+    linears = [m for m in photonics if isinstance(m, nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(1024, 512), (512, 512), (512, 256)]
+    assert all(m.bias is not None for m in linears)
+    with pytest.raises(ValueError, match="depth"):
+        projector(8, depth=0)
+
+
+def test_pretrain_loop_runs_steps_in_order_and_reports_means() -> None:
+    torch.manual_seed(0)
+    net, proj = SmallCNN(3, width=4), projector(16, 16, 8)
+    essl = EquivarianceLoss("rotation", in_features=16, hidden=(8,), weight=0.5)
+    opt = torch.optim.SGD([*net.parameters(), *proj.parameters(), *essl.parameters()], lr=0.1)
+    data = torch.rand(20, 3, 8, 8)
+    lrs: list[float] = []
+    steps: list[dict[str, float]] = []
+    epochs: list[int] = []
+
+    def record(logs: Mapping[str, torch.Tensor]) -> None:
+        lrs.append(opt.param_groups[0]["lr"])
+        steps.append({k: float(v) for k, v in logs.items()})
+
+    history = pretrain_loop(
+        net, proj, data, views=lambda x, g: (x, x.flip(-1)), ssl_loss=nt_xent, optimizer=opt,
+        lr=lambda step: 0.1 / (step + 1), epochs=2, batch_size=8, generator=torch.Generator().manual_seed(0),
+        essl=essl, essl_view=lambda x, g: x[:, :, :4, :4], on_step=record, on_epoch=lambda e, row: epochs.append(e),
+    )  # fmt: skip
+    assert lrs == [0.1 / (s + 1) for s in range(4)]  # 20 // 8 = 2 steps per epoch, the last batch dropped
+    assert epochs == [0, 1] and len(history) == 2
+    for epoch, row in enumerate(history):
+        mine = steps[2 * epoch : 2 * epoch + 2]
+        for key in ("ssl", "loss", "essl_ce", "essl_acc"):
+            assert row[key] == pytest.approx((mine[0][key] + mine[1][key]) / 2, rel=1e-6)
+        assert row["loss"] == pytest.approx(row["ssl"] + 0.5 * row["essl_ce"], rel=1e-5)
+    with pytest.raises(ValueError, match="batch_size"):
+        pretrain_loop(
+            net, proj, data, views=lambda x, g: (x, x), ssl_loss=nt_xent, optimizer=opt, lr=lambda s: 0.1,
+            epochs=1, batch_size=64, generator=torch.Generator(),
+        )  # fmt: skip
+
+
+def _sgd_probe(backbone: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    return sgd_linear_probe(
+        backbone, x[:200], y[:200], x[200:], y[200:], in_features=x.shape[1], num_classes=4,
+        train_view=lambda t, g: t, test_view=lambda t: t, epochs=10, lr=0.1, batch_size=32,
+    )  # fmt: skip
+
+
+def test_sgd_linear_probe_learns_a_separable_toy_and_not_noise() -> None:
+    torch.manual_seed(0)
+    y = torch.arange(400) % 4
+    x = torch.randn(400, 8) + 4 * F.one_hot(y, 8).float()
+    assert _sgd_probe(nn.Identity(), x, y) > 0.9
+    assert _sgd_probe(nn.Identity(), torch.randn(400, 8), y) < 0.5
+    net = nn.Linear(8, 8).train()
+    assert _sgd_probe(net, x, y) > 0.9  # a random linear backbone keeps the classes linearly separable
+    assert net.training  # and gets its mode back
+
+
+def test_json_reports_are_compact_and_lossless(tmp_path: Path) -> None:
+    curve = [0.1 * i + 1e-9 for i in range(300)]
+    payload = {
+        "settings": {"seeds": [0, 1, 2], "weight": 0.4, "name": "rotation"},
+        "runs": [{"accuracy": 1 / 3, "curve": curve}, {"accuracy": 0.9, "curve": curve[:5]}],
+        "table": {f"method {i}": {"mean": i / 7, "std": i / 11} for i in range(4)},
+    }
+    text = to_json(payload)
+    assert json.loads(text) == payload  # floats round-trip exactly
+    lines = text.splitlines()
+    assert len(lines) < 20 and sum('"curve": [' in line and line.endswith("]") for line in lines) == 1
+    assert all(len(line) <= 120 for line in lines if '"curve"' not in line)
+    path = write_json(tmp_path / "r" / "x.json", payload)
+    assert json.loads(path.read_text()) == payload
+    assert rounded({"a": [1 / 3, (2 / 3, 5)], "b": "s"}, 3) == {"a": [0.333, [0.667, 5]], "b": "s"}

@@ -1,0 +1,194 @@
+"""Studies: pretrain and probe a plan of methods over seeds on one dataset, write the JSON and PNG report.
+
+The main job, ``essl-aug demo`` (:mod:`essl_aug.experiments.demo`), is one such study; the quality benchmark
+(``python -m benchmarks.quality``) is another.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from essl_aug import EquivariantTransform
+from essl_aug.experiments.augment import ViewAugment
+from essl_aug.experiments.data import LabelledImages
+from essl_aug.experiments.models import SmallCNN
+from essl_aug.experiments.pretrain import PretrainConfig, pretrain
+from essl_aug.experiments.probe import linear_probe
+from essl_aug.experiments.report import environment, mean_std, plot_groups, replacing, summarise, to_json
+from essl_aug.registry import FamilySpec
+
+
+def family_label(family: FamilySpec) -> str:
+    """A short printable name of a family spec (``"rotation"``, ``"rotation x vflip"``)."""
+    if isinstance(family, str):
+        return family
+    if isinstance(family, (list, tuple)):
+        return " x ".join(family_label(f) for f in family)
+    return getattr(family, "name", str(family))
+
+
+def paired_difference(baseline: Sequence[float], candidate: Sequence[float]) -> dict[str, Any]:
+    """Per-seed ``candidate - baseline``: mean, std and the number of seeds where the candidate is ahead.
+
+    Example:
+        >>> d = paired_difference([0.90, 0.92, 0.91], [0.91, 0.94, 0.91])
+        >>> round(d["mean"], 4), d["wins"]
+        (0.01, 2)
+    """
+    diffs = [float(c) - float(b) for b, c in zip(baseline, candidate, strict=True)]
+    m, s = mean_std(diffs)
+    return {"differences": diffs, "mean": m, "std": s, "wins": sum(d > 0 for d in diffs)}
+
+
+def random_init_accuracy(
+    data: LabelledImages, width: int, seeds: Sequence[int], device: torch.device | str
+) -> dict[str, Any]:
+    """Linear-probe accuracy of untrained backbones (the floor any pretraining should beat)."""
+    accs = []
+    for seed in seeds:
+        torch.manual_seed(seed)
+        net = SmallCNN(data.train_x.shape[1], width).to(device).eval()
+        accs.append(linear_probe(net, data.train_x, data.train_y, data.test_x, data.test_y))
+    return summarise(accs)
+
+
+Plan = Mapping[str, Mapping[str, PretrainConfig]]
+"""What a study runs: ``{group: {method: config}}``; a group is a row of the report (a family, a dataset)."""
+
+
+def check_plan(data: LabelledImages, plan: Plan) -> None:
+    """Fail before any training when a run of ``plan`` cannot work on ``data``: a batch of fewer than 2 images or
+    more than the training split, or a family that cannot act on the views it gets (grayscale on 1-channel images,
+    a jigsaw on an odd size). Raises ``ValueError`` naming the run and the cause; draws no random number.
+    """
+    n, channels = data.train_x.shape[:2]
+    for group, methods in plan.items():
+        for method, cfg in methods.items():
+            where = f"{group}: {method}" if len(plan) > 1 else method
+            if cfg.batch_size < 2:
+                raise ValueError(
+                    f"{where}: `--batch-size` must be at least 2 (the contrastive loss needs a negative, batch "
+                    f"normalisation two images), got {cfg.batch_size}"
+                )
+            if cfg.batch_size > n:
+                raise ValueError(
+                    f"{where}: `--batch-size` {cfg.batch_size} exceeds the {n} training images of {data.name}; lower it"
+                )
+            uses: list[tuple[FamilySpec | None, ViewAugment, str, int | None]] = [
+                (cfg.invariance, cfg.view, "views", None)
+            ]
+            if cfg.uses_essl:
+                uses.append((cfg.essl, cfg.essl_view, "E-SSL view", cfg.num_per_batch))
+            for family, view, role, per_batch in uses:
+                if family is None:
+                    continue
+                try:
+                    fam = EquivariantTransform(family, mode="all", num_per_batch=per_batch).family
+                    fam.apply_all(torch.zeros(1, channels, view.size, view.size))
+                except (ValueError, TypeError) as err:
+                    raise ValueError(
+                        f"{where}: family {family_label(family)} cannot act on the {view.size}x{view.size} "
+                        f"{channels}-channel {role} of {data.name}: {err}"
+                    ) from err
+
+
+def run_study(
+    data: LabelledImages,
+    plan: Plan,
+    seeds: Sequence[int],
+    device: torch.device | str = "cpu",
+    progress: bool = True,
+    desc: str = "",
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Pretrain and probe every method of every group of ``plan`` for every seed.
+
+    Returns ``{group: {method: summary}}``: the per-seed accuracies with their mean and std
+    (:func:`~essl_aug.experiments.report.summarise`), ``pretrain_seconds`` and the ``last_epoch`` of each seed's
+    history. A configuration equal to one that already ran (a baseline shared by every group) is not run again:
+    its summary is reused, which changes nothing because every run is seeded by its configuration. The plan is
+    checked first (:func:`check_plan`).
+    """
+    check_plan(data, plan)
+    runs: list[tuple[PretrainConfig, dict[str, Any]]] = []
+    todo: list[tuple[PretrainConfig, str]] = []
+    for group, methods in plan.items():
+        for method, cfg in methods.items():
+            if not any(cfg == done for done, _ in todo):
+                todo.append((cfg, f"{group}: {method}" if len(plan) > 1 else method))
+    total = sum(cfg.epochs * (len(data.train_x) // cfg.batch_size) for cfg, _ in todo) * len(seeds)
+    bar = _progress_bar(total, progress, desc)
+    try:
+        for cfg, label in todo:
+            accs, seconds, last = [], 0.0, []
+            for seed in seeds:
+                if bar is not None:
+                    bar.set_postfix_str(f"{label} seed {seed}")
+                res = pretrain(data.train_x, dataclasses.replace(cfg, seed=seed), device, _updater(bar))
+                accs.append(linear_probe(res.backbone, data.train_x, data.train_y, data.test_x, data.test_y))
+                seconds += res.seconds
+                last.append(res.history[-1] if res.history else {})
+            runs.append((cfg, {**summarise(accs), "pretrain_seconds": seconds, "last_epoch": last}))
+    finally:
+        if bar is not None:
+            bar.close()
+    return {
+        group: {method: next(summary for done, summary in runs if done == cfg) for method, cfg in methods.items()}
+        for group, methods in plan.items()
+    }
+
+
+def write_study(
+    out: Path | str,
+    job: str,
+    settings: Mapping[str, Any],
+    data: LabelledImages,
+    results: Mapping[str, Any],
+    groups: Mapping[str, Mapping[str, Mapping[str, Any]]],
+    random_init: Mapping[str, Any],
+    started: float,
+    title: str,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Write ``out/<job>.json`` and ``out/<job>.png`` for a study; returns the JSON payload.
+
+    The payload: ``job``, the ``settings``, the ``dataset``, the ``results`` entries, ``random_init`` (the
+    untrained backbone's probe accuracy), ``wall_seconds`` since ``started`` (a ``time.perf_counter()`` value),
+    the ``environment`` and the ``extra`` entries. The plot shows ``groups`` (as :func:`plot_groups`) against
+    the random-init accuracy. Both files are written whole or not at all (a failure leaves neither new file).
+    """
+    payload: dict[str, Any] = {
+        "job": job,
+        **settings,
+        "dataset": data.describe(),
+        **results,
+        "random_init": dict(random_init),
+        "wall_seconds": time.perf_counter() - started,
+        "environment": environment(),
+        **(extra or {}),
+    }
+    out = Path(out)
+    text = to_json(payload) + "\n"
+    with replacing(out / f"{job}.json") as tmp:
+        tmp.write_text(text, encoding="utf-8")
+        plot_groups(out / f"{job}.png", groups, title, reference=random_init["mean"])
+    return payload
+
+
+def _progress_bar(total: int, enabled: bool, desc: str) -> Any:
+    if not enabled:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError('the progress bar needs tqdm; install the extra: pip install "essl-aug[demo]"') from err
+    return tqdm(total=total, desc=desc or "pretraining", unit="step", dynamic_ncols=True)
+
+
+def _updater(bar: Any) -> Callable[[], None] | None:
+    return None if bar is None else (lambda: bar.update(1))
