@@ -1,6 +1,6 @@
 """The reference E-SimCLR CIFAR-10 recipe, for a GPU and a local copy of CIFAR-10.
 
-Faithful to the official E-SSL code (``cifar10/main.py``; see the README's quality section):
+Faithful to the official E-SSL code (``cifar10/main.py``; see docs/guides/demo.md):
 
 - ResNet-18 with the CIFAR stem (512-d features); projector 512-2048-2048 (BN, last BN without affine);
 - SimCLR loss: symmetrised InfoNCE on the cross-view logits, temperature 0.5;

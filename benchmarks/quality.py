@@ -19,7 +19,7 @@ give ``--families`` without it there. The E-SSL view is the base augmentation at
 
 Usage (from the repository root)::
 
-    nice -n 10 python -m benchmarks.quality --out results/quality        # the README table
+    nice -n 10 python -m benchmarks.quality --out results/quality        # the table in docs/guides/demo.md
     python -m benchmarks.quality --quick --out /tmp/quality               # seconds: a smoke run
 """
 

@@ -32,7 +32,7 @@ from essl_aug.experiments.report import check_output_dir, fmt
 from essl_aug.experiments.study import family_label, paired_difference, random_init_accuracy, run_study, write_study
 from essl_aug.registry import FamilySpec
 
-#: The default recipe of the demo (see the README for how it was chosen).
+#: The default recipe of the demo (docs/guides/demo.md says how it was chosen).
 DEFAULT_VIEW = ViewAugment(size=16, scale=(0.2, 1.0), jitter=0.8, grayscale=0.2)
 DEFAULT_ESSL_VIEW = dataclasses.replace(DEFAULT_VIEW, size=8)
 DEFAULT_EPOCHS = 30

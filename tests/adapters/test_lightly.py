@@ -30,7 +30,7 @@ from PIL import Image
 
 import essl_aug
 from essl_aug import EquivarianceHead, EquivariantTransform
-from tests.readme_blocks import readme_blocks, run_readme_block
+from tests.docs.doc_blocks import doc_blocks, run_doc_block
 
 FEATURES = 16
 pytestmark = pytest.mark.filterwarnings("ignore:The function `to_tensor")
@@ -71,10 +71,10 @@ def all_rotations_oracle(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def test_readme_lightly_recipe_trains_backbone_and_head() -> None:
-    code = readme_blocks()["lightly"]
+    code = doc_blocks()["lightly"]
     assert code.count("# E-SSL") == 4
     torch.manual_seed(0)
-    ns = run_readme_block("lightly")
+    ns = run_doc_block("lightly")
     model = ns["model"]
     assert isinstance(model.essl, ESSLLoss)
     optimised = {id(p) for g in ns["optimizer"].param_groups for p in g["params"]}

@@ -17,7 +17,7 @@ from torch import nn
 from torchvision.transforms import v2
 
 from essl_aug import EquivariantTransform, Rotation
-from tests.readme_blocks import run_readme_block
+from tests.docs.doc_blocks import run_doc_block
 
 
 def rotation_oracle(img: torch.Tensor, k: int) -> torch.Tensor:
@@ -123,8 +123,8 @@ print(json.dumps(epochs))
 
 @pytest.mark.parametrize("num_workers", [0, 2])
 def test_labels_are_reproduced_across_processes_by_the_seeds(num_workers: int) -> None:
-    """The README's promise: a seeded loader (and ``seed=``) gives the same labels run to run, with or without
-    workers, whatever the global RNG of the process (num_workers=0 once drew from it: two runs differed)."""
+    """The data-loader guide's promise: a seeded loader (and ``seed=``) gives the same labels run to run, with or
+    without workers, whatever the global RNG of the process (num_workers=0 once drew from it: two runs differed)."""
     root = str(Path(__file__).resolve().parents[2])
     env = {
         **os.environ,
@@ -191,7 +191,7 @@ def test_bad_input() -> None:
 
 def test_readme_data_loader_recipe_runs() -> None:
     torch.manual_seed(0)
-    ns = run_readme_block("data-loader")
+    ns = run_doc_block("data-loader")
     assert ns["loader"].num_workers > 0
     assert ns["x_rot"].shape == (16, 3, 16, 16) and ns["labels"].shape == (16,)
     hits = float(ns["out"].accuracy) * len(ns["labels"])

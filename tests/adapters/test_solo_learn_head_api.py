@@ -170,9 +170,8 @@ def test_a_fixed_size_backbone_takes_the_view_at_its_size_or_names_the_fix() -> 
 
 
 def _readme_essl_overrides() -> list[list[str]]:
-    """The Hydra ``++essl.*`` overrides of the README's solo-learn commands, one list per command."""
-    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    section = text.split("## E-SSL in solo-learn", 1)[1].split("\n## ", 1)[0]
+    """The Hydra ``++essl.*`` overrides of the solo-learn guide's commands, one list per command."""
+    section = (Path(__file__).resolve().parents[2] / "docs" / "guides" / "solo_learn.md").read_text(encoding="utf-8")
     blocks = [b.split("```", 1)[0] for b in section.split("```bash\n")[1:]]
     commands = "\n".join(blocks).replace("\\\n", " ").splitlines()
     found = [[t for t in shlex.split(c.split("#")[0]) if t.startswith("++essl.")] for c in commands]
@@ -180,7 +179,8 @@ def _readme_essl_overrides() -> list[list[str]]:
 
 
 def test_readme_hydra_overrides_compose_with_the_example_config() -> None:
-    """Hydra reads ``++essl.transform=rotation,vflip`` as a sweep ("Ambiguous value"): the README shows the list."""
+    """Hydra reads ``++essl.transform=rotation,vflip`` as a sweep ("Ambiguous value"): the solo-learn guide shows
+    the list."""
     hydra = pytest.importorskip("hydra")
     overrides = _readme_essl_overrides()
     assert ["++essl.lambda=0.4", "++essl.crop_size=16", "++essl.transform=[rotation,vflip]"] in overrides

@@ -4,8 +4,8 @@ Set ``SOLO_LEARN_SRC=/path/to/solo-learn`` (a clone; its dependencies importable
 ``scripts/install_solo_overlay.sh``: no more is needed with wandb disabled). ``SOLO_LEARN_TESTS`` picks the test
 files (default: the four target methods). Skipped otherwise: the clone cannot come from PyPI.
 
-``main_pretrain.py`` runs with ``install()`` called first (the README's alternative to the two-line change), on a
-16-image folder for two CPU steps: both example configs, and six of solo-learn's own CIFAR configs with E-SSL added
+``main_pretrain.py`` runs with ``install()`` called first (the solo-learn guide's alternative to the two-line change),
+on a 16-image folder for two CPU steps: both example configs, and six of solo-learn's own CIFAR configs with E-SSL added
 by Hydra overrides. Each run must write ``args.json`` with solo-learn's defaults and the filled ``essl`` block.
 """
 
