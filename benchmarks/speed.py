@@ -11,6 +11,9 @@ For each family x mode (``random``, ``all``) x batch shape x dtype x device, the
 - ``reference``: the E-SSL reference ops for rotation (``rotate_images`` all four; the ``single=True``
   per-image Python loop over ``torch.rot90``).
 
+Beside the times, each case's memory traffic (:mod:`benchmarks.traffic`: bytes read and written by the ops of
+the form this device runs, over the floor's bytes, and the kernels run; the label draw excluded).
+
 Ratios are to the floor measured in the same round. Rounds are repeated and the cases interleaved, and the
 medians over rounds are reported, because shared machines are noisy. On Linux the script re-executes itself
 with glibc's mmap threshold raised (``--default-malloc`` to keep the system default): otherwise every large
@@ -213,8 +216,16 @@ def time_call(fn: Callable[[], object], device: torch.device, min_run_time: floa
     return m.median * 1e3, m.iqr * 1e3
 
 
+def _traffic(row: dict) -> dict:
+    """The traffic of the form this device runs (``benchmarks.traffic``): bytes moved over the floor's, kernels."""
+    entry = row["cpu"]  # the default forms: the eager CPU forms on a CPU, the one-pass forms elsewhere
+    return {"ratio_to_floor": entry["ratio"], "kernels": entry["kernels"]}
+
+
 def _cases(args: argparse.Namespace, device: torch.device) -> list[dict]:
-    """Every (shape, dtype, family, mode) with its timed callables."""
+    """Every (shape, dtype, family, mode) with its timed callables and its memory traffic."""
+    from benchmarks import traffic  # imports this module
+
     cases = []
     for shape in args.shapes:
         for dtype_name in args.dtypes:
@@ -247,6 +258,7 @@ def _cases(args: argparse.Namespace, device: torch.device) -> list[dict]:
                             "dtype": dtype_name,
                             "device": device.type,
                             "num_classes": family.num_classes,
+                            "traffic": _traffic(traffic.measure(family, mode, x)),
                             "ops": {key: op for key, op in ops.items() if op is not None},
                         }
                     )
@@ -303,19 +315,25 @@ def _fmt(row: dict, key: str) -> str:
     return f"{entry['ratio_to_floor']:.1f}x"
 
 
+def _fmt_traffic(row: dict) -> str:
+    entry = row.get("traffic")  # absent from reports written before it was measured
+    return "-" if entry is None else f"{entry['ratio_to_floor']:.2f}x ({entry['kernels']})"
+
+
 def table(report: dict) -> str:
-    """A Markdown table of the results: ms of the floor and of essl_aug, and every op's ratio to the floor."""
+    """A Markdown table of the results: ms of the floor and of essl_aug, every op's ratio to the floor, and
+    essl_aug's memory traffic (bytes read and written over the floor's, and kernels run; labels' draw excluded)."""
     lines = [
         "| family | mode | shape | dtype | floor ms | essl_aug ms | essl_aug | kornia "
-        "| torchvision (1 elem.) | reference |",
-        "|---|---|---|---|---:|---:|---:|---:|---:|---:|",
+        "| torchvision (1 elem.) | reference | traffic (kernels) |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in report["results"]:
         shape = "x".join(str(s) for s in row["shape"])
         lines.append(
             f"| {row['family']} | {row['mode']} | {shape} | {row['dtype']} | {row['floor']['median_ms']:.3f} | "
             f"{row['essl_aug']['median_ms']:.3f} | {_fmt(row, 'essl_aug')} | {_fmt(row, 'kornia')} | "
-            f"{_fmt(row, 'torchvision')} | {_fmt(row, 'reference')} |"
+            f"{_fmt(row, 'torchvision')} | {_fmt(row, 'reference')} | {_fmt_traffic(row)} |"
         )
     return "\n".join(lines)
 
