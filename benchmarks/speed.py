@@ -340,10 +340,9 @@ def table(report: dict) -> str:
 
 def plot(report: dict, path: Path) -> None:
     """Bar chart of the ratio to the floor (log scale), one panel per shape, float32."""
-    import matplotlib
+    from essl_aug.experiments.report import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     rows = [r for r in report["results"] if r["dtype"] == "float32"] or report["results"]
     shapes = sorted({tuple(r["shape"]) for r in rows}, key=lambda s: -s[-1])

@@ -180,10 +180,9 @@ def table(report: dict) -> str:
 
 def plot(report: dict, path: Path) -> None:
     """Horizontal bars of every row's ratio to the floor (log scale), one panel per shape."""
-    import matplotlib
+    from essl_aug.experiments.report import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     shapes = sorted({tuple(r["shape"]) for r in report["results"]}, key=lambda s: -s[-1])
     rows = [[r for r in report["results"] if tuple(r["shape"]) == s and r["op"] != "floor"] for s in shapes]
