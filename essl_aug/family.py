@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -10,6 +11,9 @@ from torch import Tensor
 from essl_aug import _kernels
 from essl_aug._layout import empty_images
 from essl_aug._validation import EXACT_DTYPES, check_dtype, check_images, check_labels, check_out
+
+if TYPE_CHECKING:
+    from essl_aug.augment.base import TargetSpec
 
 
 class TransformFamily(ABC):
@@ -43,6 +47,19 @@ class TransformFamily(ABC):
         return _kernels.each_element(self._apply, x, self.num_classes, out)
 
     # -- public API ----------------------------------------------------------------------------
+    @property
+    def target_spec(self) -> TargetSpec:
+        """The target of a head for this family, ``TargetSpec("classification", num_classes)`` (each view's label).
+
+        The parameterised augmentations of ``essl_aug.augment`` expose the same property, so a head is sized from
+        ``target_spec`` whichever it learns.
+        """
+        # Imported here: ``essl_aug.augment`` modules import the core (``essl_aug.transform``, ...), which imports
+        # this module, so a module-level import would make ``import essl_aug`` circular.
+        from essl_aug.augment.base import TargetSpec
+
+        return TargetSpec("classification", self.num_classes)
+
     def apply_unchecked(self, x: Tensor, labels: Tensor, out: Tensor | None = None) -> Tensor:
         """:meth:`apply` without any check, for callers that have run them (one :meth:`check` per batch).
 
