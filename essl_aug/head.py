@@ -89,7 +89,8 @@ class EquivarianceHead(nn.Module):
 
     Args:
         in_features: width of the backbone's pooled features (512 for ResNet-18, 2048 for ResNet-50).
-        num_classes: number of transformation classes (``EquivariantTransform.num_classes``).
+        num_classes: number of transformation classes (``EquivariantTransform.num_classes``), or of numbers a
+            regression head predicts (one or more).
         hidden: widths of the hidden layers (may be empty: a linear head).
         norm: ``"layer"`` (reference), ``"batch"`` or ``"none"``.
         activate_last_hidden: apply ReLU after the last hidden layer.
@@ -117,8 +118,8 @@ class EquivarianceHead(nn.Module):
         activate_last_hidden: bool = True,
     ) -> None:
         super().__init__()
-        if int(in_features) < 1 or int(num_classes) < 2:
-            raise ValueError(f"need in_features >= 1 and num_classes >= 2, got {in_features} and {num_classes}.")
+        if int(in_features) < 1 or int(num_classes) < 1:
+            raise ValueError(f"need in_features >= 1 and num_classes >= 1, got {in_features} and {num_classes}.")
         if norm not in ("layer", "batch", "none"):
             raise ValueError(f"`norm` must be 'layer', 'batch' or 'none', got {norm!r}.")
         widths = hidden_widths(hidden)

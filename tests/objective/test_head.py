@@ -58,7 +58,7 @@ def test_trailing_dimensions_are_flattened() -> None:
     ("kwargs", "match"),
     [
         ({"in_features": 0, "num_classes": 4}, "in_features"),
-        ({"in_features": 8, "num_classes": 1}, "num_classes"),
+        ({"in_features": 8, "num_classes": 0}, "num_classes"),
         ({"in_features": 8, "num_classes": 4, "norm": "group"}, "norm"),
         ({"in_features": 8, "num_classes": 4, "hidden": (0,)}, "hidden"),
     ],
@@ -66,6 +66,11 @@ def test_trailing_dimensions_are_flattened() -> None:
 def test_bad_arguments_are_named(kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         EquivarianceHead(**kwargs)
+
+
+def test_a_regression_head_may_have_one_output() -> None:
+    head = EquivarianceHead(8, 1, hidden=(16,))
+    assert head(torch.rand(3, 8)).shape == (3, 1) and head.num_classes == 1
 
 
 @pytest.mark.parametrize("hidden", [(0,), (8, -1), ("wide",), None])
