@@ -65,7 +65,8 @@ test-core: setup system-deps
 # (a separate pytest call: the wheel ships a top-level `tests` package; the swap plugin lives in tests/adapters).
 test-solo: $(SOLO)
 	PYTHONPATH=$(SOLO_PATH) $(PY) -m pytest -q -p no:cacheprovider \
-	    tests/adapters/test_solo_learn.py tests/adapters/test_solo_learn_head_api.py
+	    tests/adapters/test_solo_learn.py tests/adapters/test_solo_learn_head_api.py \
+	    tests/adapters/test_solo_learn_views.py
 	cd .solo-overlay && PYTHONPATH=$(SOLO_PATH):$(CURDIR)/tests/adapters $(PY) -m pytest -q -p no:cacheprovider \
 	    -c /dev/null --rootdir . -p solo_learn_swap_plugin $(foreach m,$(SOLO_METHOD_TESTS),tests/methods/test_$(m).py)
 

@@ -14,6 +14,17 @@ features predicts which element was applied. This module wires the core pieces i
   ``forward`` returns the weighted loss and ``training_step`` returns ``(loss, {"train_essl_loss": ...,
   "train_essl_acc": ...})``, like lightly's ``OnlineLinearClassifier``.
 
+The SSL views themselves can be made on the device instead of by lightly's CPU transforms, with every image's
+augmentation parameters kept for the objectives that need them:
+
+- :func:`collate_images` (the loader's ``collate_fn``, no dataset transform) stacks the un-augmented images as one
+  uint8 batch (B, C, H, W);
+- :class:`GPUViews` makes the two views of that batch on its device with a recipe of
+  :mod:`essl_aug.augment.recipes` (``"simclr"``, ``"byol"``) and returns ``(views, params)``;
+- :class:`ObjectivesLoss` builds the objectives of :mod:`essl_aug.objectives` named in a config
+  (``{"augself": {"weight": 1.0, "groups": ["crop", "color"]}, "continuous": {...}}``) and returns, from
+  ``training_step``, the summed weighted loss and ``{"train_<name>_<key>": ...}`` to log.
+
 - [0]: Equivariant Contrastive Learning (E-SSL), 2022, https://arxiv.org/abs/2111.00899
 """
 
@@ -23,10 +34,14 @@ import copy
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import torch
 from torch import Tensor, nn
+from torch.utils.data import default_collate
 
+from essl_aug.augment.pipeline import TwoViews, Views
 from essl_aug.head import EquivarianceHead, Norm
 from essl_aug.loss import EquivarianceLoss, EquivarianceOutput
+from essl_aug.objectives.base import Objectives, StepInputs
 from essl_aug.registry import FamilySpec
 from essl_aug.transform import EquivariantTransform, Mode
 
@@ -40,9 +55,15 @@ except ImportError as err:  # pragma: no cover - exercised only without the extr
         "(or `pip install lightly`)."
     ) from err
 
+# after lightly's imports: without lightly, that is the error to report
+from ._config import build_objectives, build_views, check_objectives, check_views, log_keys
+
 __all__ = [
     "ESSLLoss",
     "EquivariancePredictionHead",
+    "GPUViews",
+    "ObjectivesLoss",
+    "collate_images",
     "essl_view_size",
     "with_essl_view",
 ]
@@ -352,3 +373,156 @@ class ESSLLoss(EquivarianceLoss):
     def validation_step(self, batch: Sequence[Any], batch_idx: int) -> tuple[Tensor, dict[str, Tensor]]:
         """As :meth:`training_step`, with ``val_essl_loss`` / ``val_essl_acc`` keys."""
         return self._step(batch, "val")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The SSL views on the device, and the objectives by config
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _as_uint8(image: Any, index: int) -> Tensor:
+    """One image (a PIL image or a (C, H, W) tensor) as a plain tensor, uint8 from PIL."""
+    if isinstance(image, Tensor):
+        if image.ndim != 3:
+            raise ValueError(f"image {index} of the batch must be (C, H, W), got shape {tuple(image.shape)}.")
+        return image.as_subclass(Tensor)
+    if hasattr(image, "getbands"):  # a PIL image
+        from torchvision.transforms.v2.functional import pil_to_tensor
+
+        return pil_to_tensor(image.convert("RGB") if image.mode not in ("RGB", "L") else image)
+    raise TypeError(
+        f"image {index} of the batch must be a PIL image or a (C, H, W) tensor, got {type(image).__name__}; give "
+        "the dataset no transform (or one that returns such an image)."
+    )
+
+
+def collate_images(batch: Sequence[Any]) -> list[Any]:
+    """A ``collate_fn`` for un-augmented images: ``[(image, *rest), ...]`` -> ``[images, *collated rest]``.
+
+    ``images`` is one (B, C, H, W) tensor of the images' dtype: uint8 for PIL images (no scaling, no
+    normalisation: :class:`GPUViews` does both on the device, in one pass). The rest of each item (lightly's
+    ``LightlyDataset`` gives ``(image, target, filename)``) is collated by torch's ``default_collate``. The images
+    must share one size (resize them in the dataset's transform otherwise).
+
+    Example:
+        >>> from PIL import Image
+        >>> images, targets = collate_images([(Image.new("RGB", (8, 6)), 0), (Image.new("RGB", (8, 6)), 1)])
+        >>> images.dtype, tuple(images.shape), targets.tolist()
+        (torch.uint8, (2, 3, 6, 8), [0, 1])
+    """
+    if not isinstance(batch, Sequence) or not batch:
+        raise ValueError("`batch` must be a non-empty list of dataset items, (image, ...) or images.")
+    items = [item if isinstance(item, (tuple, list)) else (item,) for item in batch]
+    images = [_as_uint8(item[0], i) for i, item in enumerate(items)]
+    shapes = sorted({tuple(im.shape) for im in images})
+    if len(shapes) > 1:
+        raise ValueError(
+            f"the images of a batch must share one size to be stacked, got {shapes}; resize them in the dataset's "
+            "transform (e.g. torchvision.transforms.v2.Resize + CenterCrop)."
+        )
+    rest = [default_collate([item[k] for item in items]) for k in range(1, len(items[0]))]
+    return [torch.stack(images), *rest]
+
+
+class GPUViews(nn.Module):
+    """The two SSL views of a batch, made on its device by a recipe of :mod:`essl_aug.augment.recipes`.
+
+    ``forward(x)`` takes the un-augmented batch (B, C, H, W), uint8 in [0, 255] (e.g. from :func:`collate_images`)
+    or float in [0, 1], and returns :class:`~essl_aug.augment.pipeline.Views` ``(views, params)``: the two
+    normalised float32 views and, per view, ``{augmentation name: params}``, what the objectives of
+    :class:`ObjectivesLoss` need (``StepInputs(params=tuple(params))``). The views are made outside autocast (in
+    the recipe's dtypes) and off the autograd graph of ``x``; ``x`` is not modified. It replaces lightly's
+    ``SimCLRTransform`` / ``BYOLTransform`` in the dataset.
+
+    Args:
+        recipe: a recipe name (``"simclr"``, ``"byol"``) or a :class:`~essl_aug.augment.pipeline.TwoViews`.
+        size: the views' size (the recipe's ``size``); for a name only.
+        generator: draws the parameters (on its device), optional; default: torch's global RNG.
+        options: the recipe's options (``scale``, ``normalize``, ``jitter_strength``, ...), for a name only.
+
+    Example:
+        >>> gpu_views = GPUViews("simclr", size=16)
+        >>> views, params = gpu_views(torch.randint(0, 256, (4, 3, 24, 24), dtype=torch.uint8))
+        >>> [tuple(v.shape) for v in views], tuple(params[0]["resized_crop"].box.shape)
+        ([(4, 3, 16, 16), (4, 3, 16, 16)], (4, 4))
+    """
+
+    def __init__(
+        self,
+        recipe: str | TwoViews = "simclr",
+        size: int | tuple[int, int] | None = None,
+        generator: torch.Generator | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__()
+        if isinstance(recipe, TwoViews):
+            if size is not None or options:
+                raise ValueError("`size` and recipe options shape a recipe given by name; not with a TwoViews.")
+            self.recipe = recipe
+        elif isinstance(recipe, str):
+            spec = check_views({"name": recipe, **options}, "`recipe`")
+            assert spec is not None
+            self.recipe = build_views(spec, 224 if size is None else size, "`recipe`")
+        else:
+            raise TypeError(
+                f"`recipe` must be a recipe name ('simclr', 'byol') or a TwoViews, got {type(recipe).__name__}."
+            )
+        self.generator = generator
+
+    def forward(self, x: Tensor) -> Views:
+        if not isinstance(x, Tensor):
+            raise TypeError(
+                f"`x` must be the un-augmented batch as a (B, C, H, W) tensor, got {type(x).__name__}; use "
+                "collate_images as the DataLoader's collate_fn."
+            )
+        with torch.autocast(x.device.type, enabled=False), torch.no_grad():
+            return self.recipe(x, self.generator)
+
+    def extra_repr(self) -> str:
+        return repr(self.recipe)
+
+
+class ObjectivesLoss(Objectives):
+    """The objectives of :mod:`essl_aug.objectives` selected by a config, in the shape of lightly's heads.
+
+    :meth:`from_config` builds them by name (``continuous``: ``essl_aug.objectives.continuous.ContinuousESSL``,
+    ``augself``: ``essl_aug.objectives.augself.AugSelf``, ``predictor``:
+    ``essl_aug.objectives.predictor.PredictorEquivariance``), each with its options, giving each the
+    ``in_features`` (and the other context values, e.g. ``augmentations``, ``embedding_dim``) its constructor names. The
+    discrete E-SSL term stays :class:`ESSLLoss`. Like :class:`ESSLLoss`, make it a submodule of the model: its heads
+    have parameters to optimise. ``forward(inputs)`` is the core's (:class:`~essl_aug.objectives.base.ObjectiveOutput`);
+    :meth:`training_step` returns ``(loss, {"train_<name>_<key>": ...})``.
+    """
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], in_features: int, **context: Any) -> ObjectivesLoss:
+        """The objectives of ``config`` (``{name: {option: value}}``); errors name ``objectives.<name>``.
+
+        Args:
+            config: the objectives and their options, e.g. ``{"augself": {"weight": 1.0, "groups": ["crop"]}}``.
+            in_features: width of the backbone's pooled features.
+            context: more values for the constructors that name them (``augmentations``: the :class:`GPUViews` recipe,
+                ``embedding_dim``: the projector's output width, ...).
+        """
+        spec = check_objectives(config, "objectives")
+        if not spec:
+            raise ValueError("`config` names no objective; give e.g. {'augself': {'weight': 1.0}}.")
+        return cls(build_objectives(spec, {"in_features": in_features, **context}, "objectives"))
+
+    def _step(self, inputs: StepInputs, prefix: str) -> tuple[Tensor, dict[str, Tensor]]:
+        if not isinstance(inputs, StepInputs):
+            raise TypeError(
+                f"`inputs` must be a StepInputs (backbone, extra, features, embeddings, params), got "
+                f"{type(inputs).__name__}."
+            )
+        out = self(inputs)
+        return out.loss, log_keys(out.logs, prefix)
+
+    def training_step(self, inputs: StepInputs, batch_idx: int) -> tuple[Tensor, dict[str, Tensor]]:
+        """``(loss, log_dict)``: the objectives' summed weighted loss, to add to lightly's, and their logs as
+        ``train_<name>_<key>`` (``train_<name>_loss`` the weighted loss), detached."""
+        return self._step(inputs, "train")
+
+    def validation_step(self, inputs: StepInputs, batch_idx: int) -> tuple[Tensor, dict[str, Tensor]]:
+        """As :meth:`training_step`, with ``val_`` keys."""
+        return self._step(inputs, "val")

@@ -29,6 +29,15 @@ key             default        meaning
                                last crop of the batch is the E-SSL view (declared in the crop counts)
 ``view``        ``0``          which crop ``source: gpu`` derives the view from
 ``hidden_dim``  ``2048``       head width: ``in-h-h-K`` (reference), or a list of hidden widths
+``views``       ``null``       the two views made on the device by a recipe of :mod:`essl_aug.augment.recipes`
+                               (``simclr``, ``byol``, or ``{name: byol, size: 32, **recipe options}``; the
+                               size defaults to the config's crop size) from the un-augmented images the
+                               loader yields (see :func:`loader_transform`); their parameters go to the
+                               objectives. ``null``: solo-learn's own crops
+``objectives``  ``null``       more objectives by name, each with its options: ``continuous``, ``augself``,
+                               ``predictor`` (``{augself: {weight: 1.0, groups: [crop, color]}}``); built
+                               with ``in_features`` (and the recipe) filled in, added to the loss; logged as
+                               ``train_<name>_<key>``
 ==============  =============  ============================================================================
 
 Without an ``essl`` block (and without ``defaults`` given to :func:`equivariant`) the adapted class is inactive:
@@ -36,7 +45,16 @@ exactly the original method.
 
 Logged per step and epoch: ``train_essl_loss`` (the unweighted cross-entropy) and ``train_essl_acc``, the accuracy of
 the head **in percent**, like solo-learn's own accuracies (``train_acc1``); :class:`~essl_aug.EquivarianceOutput`
-keeps the fraction.
+keeps the fraction. The discrete E-SSL term is the ``essl`` objective (its keys above; ``lambda: 0`` switches it off
+while other objectives run); each objective of ``objectives`` logs ``train_<name>_loss`` (weighted) and its own
+``train_<name>_<key>``. An objective receives the online backbone, the E-SSL view (``extra``, as ``source``,
+``view``, ``crop_size`` and ``crop_scale`` make it), the backbone features and projector outputs of the first two
+crops (``features``, ``embeddings``: read from the method's own forward, no extra pass) and, with ``views``, the
+views' augmentation parameters (``params``); one that needs ``params`` needs ``views``.
+
+With ``views``, the data set yields one un-augmented image per sample (uint8 or float, all of one size: build its
+transform with :func:`loader_transform` in place of solo-learn's crop pipeline), the method counts two large crops
+and no small ones (the config's crop settings, whose ``crop_size`` sizes the views), and ``source`` must be ``gpu``.
 
 The method's config hook fills solo-learn's defaults into the caller's config in place (``main_pretrain.py`` reads
 them there and saves that config as ``args.json``), with the ``essl`` block filled in too; with
@@ -60,12 +78,26 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from essl_aug.augment.pipeline import TwoViews
 from essl_aug.head import hidden_widths
 from essl_aug.loss import EquivarianceLoss, EquivarianceOutput, check_weight
+from essl_aug.objectives.base import Objectives, StepInputs
 from essl_aug.registry import build_family
 from essl_aug.transform import EquivariantTransform, Mode
 
-__all__ = ["DEFAULTS", "EsslSettings", "equivariant", "install", "is_equivariant"]
+from ._config import (
+    build_objectives,
+    build_views,
+    check_objectives,
+    check_provided,
+    check_views,
+    class_requires,
+    log_keys,
+    objective_class,
+    parse_json,
+)
+
+__all__ = ["DEFAULTS", "EsslSettings", "equivariant", "install", "is_equivariant", "loader_transform"]
 
 _EXTRA = "pip install -e <solo-learn clone> 'essl-aug[solo]', or PyPI's 1.0.2 via scripts/install_solo_overlay.sh"
 
@@ -79,8 +111,17 @@ DEFAULTS: dict[str, Any] = {
     "source": "gpu",
     "view": 0,
     "hidden_dim": 2048,
+    "views": None,
+    "objectives": None,
 }
 _SOURCES = ("gpu", "extra_crop")
+#: How a config provides the inputs of an objective that a step may lack.
+_FIXES = {
+    "params": "the views' augmentation parameters: set essl.views (simclr or byol) so that the views are made on "
+    "the device with their parameters",
+    "embeddings": "the projector's outputs: the method has no `projector` module; read the backbone features "
+    "instead (e.g. source: features)",
+}
 _PREFIX = "Equivariant"
 
 
@@ -99,10 +140,7 @@ def _parse_transform(value: Any) -> Any:
         return value
     text = value.strip()
     if text[:1] in "[{":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"essl.transform: {value!r} is not valid JSON ({err}).") from err
+        return parse_json(value, "essl.transform")
     parts = [p.strip() for p in text.split(",") if p.strip()]
     return parts[0] if len(parts) == 1 else parts
 
@@ -137,6 +175,10 @@ class EsslSettings:
     source: str
     view: int
     hidden_dim: int | list[int]
+    #: The two-view recipe (``{"name": ..., **options}``) or ``None``.
+    views: dict[str, Any] | None
+    #: The other objectives, ``{name: {option: value}}`` (empty: none).
+    objectives: dict[str, dict[str, Any]]
     #: The core transform built from ``transform`` and ``mode``.
     equivariant_transform: EquivariantTransform = field(compare=False, repr=False)
 
@@ -144,6 +186,11 @@ class EsslSettings:
     def active(self) -> bool:
         """Whether the E-SSL branch runs (``weight > 0``)."""
         return self.weight > 0
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the adapter does anything in ``training_step``: the E-SSL term, views or objectives."""
+        return self.active or self.views is not None or bool(self.objectives)
 
     @property
     def hidden(self) -> tuple[int, ...]:
@@ -160,6 +207,8 @@ class EsslSettings:
         block = {f.name: getattr(self, f.name) for f in fields(self) if f.compare}  # not the built transform
         block["lambda"] = block.pop("weight")
         block["crop_scale"] = None if self.crop_scale is None else list(self.crop_scale)
+        block["objectives"] = copy.deepcopy(self.objectives) or None
+        block["views"] = copy.deepcopy(self.views)
         return block
 
     @classmethod
@@ -200,6 +249,18 @@ class EsslSettings:
         else:
             raise ValueError(f"essl.hidden_dim must be a positive integer or a list of them, got {hidden!r}.")
 
+        views = check_views(merged["views"], "essl.views")
+        if views is not None and source != "gpu":
+            raise ValueError(
+                "essl.views makes both views on the device from one un-augmented image per sample, so there is no "
+                "extra crop in the batch: set essl.source: gpu (the E-SSL view is then derived from view essl.view)."
+            )
+        objectives = check_objectives(merged["objectives"], "essl.objectives")
+        for name in objectives:
+            if "params" in (class_requires(objective_class(name, "essl.objectives")) or ()) and views is None:
+                raise ValueError(
+                    f"essl.objectives.{name} needs params, which the training step does not have ({_FIXES['params']})."
+                )
         weight = _core("lambda", check_weight, merged["lambda"])
         transform = _parse_transform(merged["transform"])
         family = _core("transform", build_family, transform)
@@ -212,6 +273,8 @@ class EsslSettings:
             source=source,
             view=view,
             hidden_dim=hidden,
+            views=views,
+            objectives=objectives,
             equivariant_transform=_core("mode", EquivariantTransform, family, mode=merged["mode"]),
         )
 
@@ -270,6 +333,50 @@ def _fixed_input_size(backbone: object) -> tuple[int, int] | None:
     return int(height), int(width)
 
 
+def _output_width(module: object) -> int | None:
+    """The output width of a projector: its last ``nn.Linear``'s ``out_features`` (``None`` if it has none)."""
+    if not isinstance(module, nn.Module):
+        return None
+    linears = [m for m in module.modules() if isinstance(m, nn.Linear)]
+    return int(linears[-1].out_features) if linears else None
+
+
+class _Capture:
+    """The outputs of the first two calls of some modules while it is open: the two views' features and embeddings,
+    read from the method's own forward (forward hooks, removed on exit)."""
+
+    def __init__(self, modules: Mapping[str, nn.Module]) -> None:
+        self.modules = modules
+        self.outputs: dict[str, list[Tensor]] = {name: [] for name in modules}
+        self._handles: list[Any] = []
+
+    def __enter__(self) -> _Capture:
+        for name, module in self.modules.items():
+            seen = self.outputs[name]
+
+            def hook(_module: nn.Module, _inputs: Any, output: Any, seen: list[Tensor] = seen) -> None:
+                if len(seen) < 2 and isinstance(output, Tensor):
+                    seen.append(output)
+
+            self._handles.append(module.register_forward_hook(hook))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+    def pair(self, name: str) -> tuple[Tensor, Tensor] | None:
+        """The first two outputs of module ``name`` (``None`` if it was not captured)."""
+        seen = self.outputs.get(name, [])
+        if name in self.modules and len(seen) < 2:
+            raise RuntimeError(
+                f"the method's training step called its {name} {len(seen)} time(s), fewer than the two views; "
+                "the objectives that need it cannot run with this method."
+            )
+        return (seen[0], seen[1]) if name in self.modules else None
+
+
 def _kwargs_without_last_crop(kwargs: dict[str, Any]) -> None:
     key = "num_small_crops" if int(kwargs.get("num_small_crops") or 0) > 0 else "num_large_crops"
     if key not in kwargs:
@@ -284,12 +391,18 @@ class _EquivariantMethod:
     _essl_defaults: ClassVar[dict[str, Any]]
     # provided by the solo-learn method
     num_crops: int
+    num_large_crops: int
+    num_small_crops: int
     features_dim: int
     log_dict: Callable[..., None]
 
     essl_settings: EsslSettings | None
     essl: EquivarianceLoss
     essl_crop: Callable[[Tensor], Tensor]
+    #: The two-view recipe of ``essl.views`` (absent without it).
+    essl_views: TwoViews
+    #: The objectives of ``essl.objectives`` (absent without them).
+    essl_objectives: Objectives
     _essl_fixed_size: tuple[int, int] | None
 
     @classmethod
@@ -297,20 +410,42 @@ class _EquivariantMethod:
         """The settings from the constructor's arguments, and the arguments for the method (API-specific)."""
         raise NotImplementedError
 
+    def _essl_crop_size(self) -> Any:
+        """The crop size of the method's config (API-specific); ``None`` when it has none."""
+        return None
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         settings, args, kwargs = self._essl_arguments(args, kwargs)
         super().__init__(*args, **kwargs)
         self.essl_settings = settings
-        if settings is None or not settings.active:
+        if settings is None or not settings.enabled:
+            return
+        if settings.views is not None:
+            if self.num_large_crops != 2 or self.num_small_crops:
+                raise ValueError(
+                    f"essl.views makes 2 views, but the method counts {self.num_large_crops} large and "
+                    f"{self.num_small_crops} small crops; configure 2 large crops and no small ones (one entry in "
+                    "cfg.augmentations with num_crops: 2; --num_crops_per_aug 2 in solo-learn 1.0.2)."
+                )
+            self.essl_views = build_views(settings.views, self._essl_crop_size(), "essl.views")
+        if settings.objectives:
+            built = build_objectives(settings.objectives, self._essl_context(), "essl.objectives")
+            provided = {"backbone", "extra", "features"} | ({"params"} if settings.views is not None else set())
+            if isinstance(getattr(self, "projector", None), nn.Module):
+                provided.add("embeddings")
+            check_provided(built, frozenset(provided), "essl.objectives", _FIXES)
+            self.essl_objectives = Objectives(built)
+        if not self._essl_needs_extra():
             return
         if settings.source == "gpu" and settings.view >= self.num_crops:
             raise ValueError(f"essl.view={settings.view} but the method has only {self.num_crops} crops.")
-        self.essl = EquivarianceLoss(
-            settings.equivariant_transform,
-            in_features=self.features_dim,
-            weight=settings.weight,
-            hidden=settings.hidden,
-        )
+        if settings.active:
+            self.essl = EquivarianceLoss(
+                settings.equivariant_transform,
+                in_features=self.features_dim,
+                weight=settings.weight,
+                hidden=settings.hidden,
+            )
         backbone = getattr(self, "backbone", None)
         backbone = backbone if isinstance(backbone, nn.Module) else getattr(self, "encoder", None)
         fixed = _fixed_input_size(backbone)
@@ -331,11 +466,34 @@ class _EquivariantMethod:
         """Whether the E-SSL branch runs in ``training_step``."""
         return self.essl_settings is not None and self.essl_settings.active
 
+    def _essl_objectives(self) -> Objectives | None:
+        objectives = vars(self).get("_modules", {}).get("essl_objectives")
+        return objectives if isinstance(objectives, Objectives) else None
+
+    def _essl_needs_extra(self) -> bool:
+        """Whether a step makes the E-SSL view: for the E-SSL term, or for an objective that needs ``extra``."""
+        objectives = self._essl_objectives()
+        return self.essl_active or (objectives is not None and "extra" in objectives.requires)
+
+    def _essl_context(self) -> dict[str, Any]:
+        """What the adapter fills into an objective's constructor when the objective takes it."""
+        context: dict[str, Any] = {"in_features": self.features_dim}
+        views = vars(self).get("essl_views")
+        if views is not None:
+            context["augmentations"] = views
+        width = _output_width(getattr(self, "projector", None))
+        if width is not None:
+            context["embedding_dim"] = width
+        return context
+
     @property
     def learnable_params(self) -> list[dict[str, Any]]:
         params = super().learnable_params  # type: ignore[misc]
         if self.essl_active:
             params = [*params, {"name": "essl_head", "params": self.essl.head.parameters()}]
+        objectives = self._essl_objectives()
+        if objectives is not None:
+            params = [*params, {"name": "essl_objectives", "params": objectives.parameters()}]
         return params
 
     def _essl_view(self, x: Tensor, settings: EsslSettings) -> Tensor:
@@ -376,21 +534,76 @@ class _EquivariantMethod:
         )
         return out
 
+    def _essl_make_views(self, crops: Any) -> tuple[list[Tensor], list[dict[str, Any]]]:
+        """``essl.views``: the two views of the un-augmented images of the batch and their parameters."""
+        images = crops[0] if isinstance(crops, (list, tuple)) and len(crops) == 1 else crops
+        if not isinstance(images, Tensor):
+            raise ValueError(
+                f"essl.views makes the views from the un-augmented images, one per sample, but the batch holds "
+                f"{len(crops)} crops; build the data set's transform with "
+                "essl_aug.adapters.solo_learn.loader_transform() instead of solo-learn's crop pipeline."
+            )
+        with torch.autocast(images.device.type, enabled=False):  # the views in the recipe's dtypes, not autocast's
+            views, params = self.essl_views(images)
+        return views, params
+
+    def _essl_inputs(self, x: Tensor, capture: _Capture | None, params: list[dict[str, Any]] | None) -> StepInputs:
+        """What a step hands to the objectives."""
+        assert self.essl_settings is not None
+        objectives = self._essl_objectives()
+        needs_extra = objectives is not None and "extra" in objectives.requires
+        return StepInputs(
+            backbone=self._essl_features,
+            extra=self._essl_view(x, self.essl_settings) if needs_extra else None,
+            features=None if capture is None else capture.pair("backbone"),
+            embeddings=None if capture is None else capture.pair("projector"),
+            params=None if params is None else (params[0], params[1]),
+        )
+
+    def _essl_capture(self) -> _Capture | None:
+        """Hooks on the online backbone and projector for the objectives that need their outputs."""
+        objectives = self._essl_objectives()
+        if objectives is None:
+            return None
+        modules: dict[str, nn.Module] = {}
+        if "features" in objectives.requires:
+            modules["backbone"] = self._essl_backbone()
+        if "embeddings" in objectives.requires:
+            modules["projector"] = getattr(self, "projector")  # noqa: B009
+        return _Capture(modules)
+
     def training_step(self, batch: Any, batch_idx: int) -> Any:
         settings = self.essl_settings
         if settings is None:
             return super().training_step(batch, batch_idx)  # type: ignore[misc]
         indexes, crops, targets = batch
+        params = None
+        if settings.views is not None:
+            crops, params = self._essl_make_views(crops)
+            batch = [indexes, crops, targets]
         crops = [crops] if isinstance(crops, Tensor) else list(crops)
         if settings.source == "extra_crop":
             x = crops.pop()
             batch = [indexes, crops, targets]
         else:
             x = crops[settings.view]
-        out = super().training_step(batch, batch_idx)  # type: ignore[misc]
-        if not settings.active:
+        capture = self._essl_capture()
+        if capture is None:
+            out = super().training_step(batch, batch_idx)  # type: ignore[misc]
+        else:
+            with capture:
+                out = super().training_step(batch, batch_idx)  # type: ignore[misc]
+        terms: list[Tensor] = []
+        if settings.active:
+            terms.append(self._essl_loss(x).loss)
+        objectives = self._essl_objectives()
+        if objectives is not None:
+            result = objectives(self._essl_inputs(x, capture, params))
+            self.log_dict(log_keys(result.logs, "train"), on_epoch=True, sync_dist=True)
+            terms.append(result.loss)
+        if not terms:
             return out
-        essl = self._essl_loss(x).loss
+        essl = terms[0] if len(terms) == 1 else terms[0] + terms[1]
         if isinstance(out, Tensor):
             return out + essl
         if isinstance(out, Mapping) and "loss" in out:
@@ -433,6 +646,11 @@ class _OmegaconfMethod(_EquivariantMethod):
             args, kwargs = ((cfg, *args[1:]), kwargs) if args else (args, {**kwargs, "cfg": cfg})
         return settings, args, kwargs
 
+    def _essl_crop_size(self) -> Any:
+        """``cfg.augmentations[0].crop_size`` (the large crops' size)."""
+        augmentations = _select(getattr(self, "cfg", {}), "augmentations")
+        return _select(augmentations[0], "crop_size") if augmentations else None
+
 
 class _ArgparseMethod(_EquivariantMethod):
     """solo-learn's argparse API (PyPI 1.0.2): ``Method(**kwargs)`` with ``essl_*`` keyword arguments."""
@@ -452,6 +670,8 @@ class _ArgparseMethod(_EquivariantMethod):
         group.add_argument("--essl_source", type=str, default=None, choices=_SOURCES)
         group.add_argument("--essl_view", type=int, default=None)
         group.add_argument("--essl_hidden_dim", type=int, default=None)
+        group.add_argument("--essl_views", type=str, default=None, help="simclr | byol | JSON {name, size, ...}")
+        group.add_argument("--essl_objectives", type=str, default=None, help='JSON: {"augself": {"weight": 1.0}}')
         return parent_parser
 
     @classmethod
@@ -464,6 +684,11 @@ class _ArgparseMethod(_EquivariantMethod):
         if settings.source == "extra_crop":
             _kwargs_without_last_crop(kwargs)
         return settings, args, kwargs
+
+    def _essl_crop_size(self) -> Any:
+        """The first ``--crop_size`` (the large crops' size; main_pretrain.py passes every flag to the method)."""
+        size = vars(self).get("extra_args", {}).get("crop_size")
+        return size[0] if isinstance(size, (list, tuple)) and size else size
 
 
 def _class_name(method_cls: type, defaults: Mapping[str, Any]) -> str:
@@ -576,3 +801,28 @@ def install(methods: MutableMapping[str, Any] | None = None) -> MutableMapping[s
         if _is_method_class(cls) and cls.__name__ != "BaseMethod" and not is_equivariant(cls):
             methods[name] = equivariant(cls)
     return methods
+
+
+def loader_transform(size: int | None = None) -> Callable[[Any], Tensor]:
+    """The data set's transform with ``essl.views``: each image as one un-augmented uint8 tensor (C, H, W).
+
+    It replaces solo-learn's crop pipeline (``FullTransformPipeline(...)`` in the GitHub version,
+    ``prepare_n_crop_transform(...)`` in 1.0.2) in ``main_pretrain.py``; the views are then made on the device, in
+    the training step. A batch needs images of one size: ``size`` resizes the shorter side to ``size`` and
+    centre-crops a square (for data sets of mixed sizes, e.g. an image folder); ``None`` keeps the images (CIFAR,
+    STL-10). The view's random resized crop then crops inside that square.
+
+    Example:
+        >>> from PIL import Image
+        >>> image = loader_transform(16)(Image.new("RGB", (40, 24)))
+        >>> type(image).__name__, image.dtype, tuple(image.shape)
+        ('Tensor', torch.uint8, (3, 16, 16))
+    """
+    from torchvision.transforms import v2
+
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+        raise ValueError(f"`size` must be None (keep the images) or a positive number of pixels, got {size!r}.")
+    steps: list[Callable[[Any], Any]] = [v2.ToImage()]
+    if size is not None:
+        steps += [v2.Resize(size, antialias=True), v2.CenterCrop(size)]
+    return v2.Compose([*steps, v2.ToPureTensor()])

@@ -15,7 +15,12 @@ import torch
 from torch import nn
 
 pytestmark = pytest.mark.filterwarnings("ignore:The function `to_tensor")  # lightly's transforms, on torchvision
-MODULES = ["essl_aug.adapters.lightly", "essl_aug.adapters.per_sample", "essl_aug.adapters.solo_learn"]
+MODULES = [
+    "essl_aug.adapters._config",
+    "essl_aug.adapters.lightly",
+    "essl_aug.adapters.per_sample",
+    "essl_aug.adapters.solo_learn",
+]
 
 
 def _examples() -> list:
