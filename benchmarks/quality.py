@@ -145,6 +145,9 @@ def table(payload: dict[str, Any]) -> str:
     for name, row in payload["rows"].items():
         gap = paired_difference(row["baseline"]["accuracies"], row["E-SSL"]["accuracies"])
         paired = f"{100 * gap['mean']:+.2f} +- {100 * gap['std']:.2f} (ahead on {gap['wins']}/{n})"
+        if "ci95" in gap:
+            lo, hi = gap["ci95"]
+            paired += f", 95 % CI [{100 * lo:+.2f}, {100 * hi:+.2f}]"
         lines.append(f"| {name} | {fmt(row['baseline'])} | {fmt(row['invariant'])} | {fmt(row['E-SSL'])} | {paired} |")
     lines.append(f"| (random-init backbone) | {fmt(payload['random_init'])} | | | |")
     lines.append(

@@ -17,7 +17,9 @@ Two models, each with its own recipe:
   :mod:`benchmarks.cifar10`: projector 512-2048-2048, cross-view InfoNCE, SGD, reference head 512-2048-2048-4,
   16 px extra view), uint8 input batches;
 - ``demo_cnn``: the small CNN of ``essl-aug demo`` (width 16) at its 16 px images (NT-Xent, AdamW, head
-  64-256-256-4, 8 px extra view), float input batches.
+  64-256-256-4, 8 px extra view), float input batches;
+- ``fashion_cnn``: the same CNN on the demo's Fashion-MNIST recipe (``--dataset fashion-mnist``: 28 px gray
+  images, 14 px extra view), the runs of :mod:`benchmarks.fashion_mnist`.
 
 The inputs are random images (the time of a step does not depend on their content). 1 thread, glibc's mmap
 threshold raised, as :mod:`benchmarks.speed`; the transform call is timed as that benchmark times an op
@@ -57,7 +59,7 @@ from benchmarks.cifar10 import Recipe
 from essl_aug import EquivarianceHead, EquivarianceLoss, EquivariantTransform
 from essl_aug.experiments.augment import ViewAugment
 from essl_aug.experiments.data import normalise
-from essl_aug.experiments.demo import DEFAULT_ESSL_VIEW, DEFAULT_VIEW, run_demo
+from essl_aug.experiments.demo import DATASETS, run_demo
 from essl_aug.experiments.models import SmallCNN, projector
 from essl_aug.experiments.pretrain import PretrainConfig, pretrain_loop
 from essl_aug.experiments.report import environment, pyplot, rounded
@@ -67,12 +69,17 @@ from essl_aug.transform import Mode
 
 FAMILY = "rotation"
 THREADS = 1  # torch threads of the steps (torch.utils.benchmark times the transform call with 1 thread too)
-MODELS = ("resnet18", "demo_cnn")
+MODELS = ("resnet18", "demo_cnn", "fashion_cnn")
 #: Batch sizes of the full run: the demo's own, and 32 for the ResNet-18 (a step of its recipe's 512 takes minutes on
 #: one CPU thread; the E-SSL share of a step hardly depends on the batch, as every part of it grows with the batch).
-BATCH = {"resnet18": 32, "demo_cnn": int(inspect.signature(run_demo).parameters["batch_size"].default)}
-QUICK_BATCH = {"resnet18": 4, "demo_cnn": 8}
-MODEL_LABELS = {"resnet18": "ResNet-18 (CIFAR stem), 32 px", "demo_cnn": "demo CNN, 16 px"}
+_DEMO_BATCH = int(inspect.signature(run_demo).parameters["batch_size"].default)
+BATCH = {"resnet18": 32, "demo_cnn": _DEMO_BATCH, "fashion_cnn": _DEMO_BATCH}
+QUICK_BATCH = {"resnet18": 4, "demo_cnn": 8, "fashion_cnn": 8}
+MODEL_LABELS = {
+    "resnet18": "ResNet-18 (CIFAR stem), 32 px",
+    "demo_cnn": "demo CNN, 16 px",
+    "fashion_cnn": "demo CNN, Fashion-MNIST 28 px gray",
+}
 _DEMO_WIDTH = int(inspect.signature(run_demo).parameters["width"].default)
 
 
@@ -121,6 +128,7 @@ class StepCase:
     image_px: int
     essl_px: int | None
     head_hidden: tuple[int, ...] | None
+    channels: int
     backbone: nn.Module
     essl: EquivarianceLoss | None
     step: Callable[[], object]
@@ -143,6 +151,7 @@ class _Setup:
     image_px: int
     essl_px: int
     uint8: bool
+    channels: int = 3
 
 
 def _setup(model: str, full_size: bool) -> _Setup:
@@ -168,10 +177,12 @@ def _setup(model: str, full_size: bool) -> _Setup:
             essl_px=small.size,
             uint8=True,
         )
-    if model == "demo_cnn":
+    if model in ("demo_cnn", "fashion_cnn"):
         cfg = PretrainConfig()
-        extra = DEFAULT_VIEW if full_size else DEFAULT_ESSL_VIEW
-        net = SmallCNN(3, _DEMO_WIDTH)
+        data = DATASETS["digits" if model == "demo_cnn" else "fashion-mnist"]
+        base, extra = data.view, data.view if full_size else data.essl_view
+        channels = 3 if model == "demo_cnn" else 1
+        net = SmallCNN(channels, _DEMO_WIDTH)
         return _Setup(
             backbone=net,
             features=net.out_features,
@@ -180,11 +191,12 @@ def _setup(model: str, full_size: bool) -> _Setup:
             optimizer=lambda params, batch: torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay),
             head_hidden=tuple(cfg.head_hidden),
             weight=cfg.weight,
-            view=DEFAULT_VIEW,
+            view=base,
             essl_view=extra,
-            image_px=DEFAULT_VIEW.size,
+            image_px=base.size,
             essl_px=extra.size,
             uint8=False,
+            channels=channels,
         )
     raise ValueError(f"`model` must be one of {MODELS}, got {model!r}.")
 
@@ -207,7 +219,7 @@ def build_step(model: str, variant: Variant, batch: int, seed: int = 0) -> StepC
             head = EquivarianceHead(r.features, transform.num_classes, hidden=r.head_hidden)
             essl = EquivarianceLoss(transform, head=head, weight=r.weight)
             params += list(essl.parameters())
-        shape = (batch, 3, r.image_px, r.image_px)
+        shape = (batch, r.channels, r.image_px, r.image_px)
         if r.uint8:
             data = torch.randint(0, 256, shape, generator=gen, dtype=torch.uint8)
         else:
@@ -246,6 +258,7 @@ def build_step(model: str, variant: Variant, batch: int, seed: int = 0) -> StepC
         image_px=r.image_px,
         essl_px=None if essl is None else r.essl_px,
         head_hidden=None if essl is None else r.head_hidden,
+        channels=r.channels,
         backbone=backbone,
         essl=essl,
         step=step,
@@ -444,6 +457,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--variants", nargs="+", default=list(VARIANT_NAMES), choices=VARIANT_NAMES)
     p.add_argument("--batch-resnet18", type=int, default=None, help=f"default {BATCH['resnet18']}")
     p.add_argument("--batch-demo-cnn", type=int, default=None, help=f"default {BATCH['demo_cnn']}")
+    p.add_argument("--batch-fashion-cnn", type=int, default=None, help=f"default {BATCH['fashion_cnn']}")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out-dir", "--out", type=Path, default=Path(__file__).resolve().parent / "results")
     p.add_argument("--default-malloc", action="store_true", help="keep glibc's default mmap threshold")
@@ -452,6 +466,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     args.batch = {
         "resnet18": args.batch_resnet18 or batch["resnet18"],
         "demo_cnn": args.batch_demo_cnn or batch["demo_cnn"],
+        "fashion_cnn": args.batch_fashion_cnn or batch["fashion_cnn"],
     }
     if args.quick:
         args.repeats, args.min_run_time = 1, 0.01

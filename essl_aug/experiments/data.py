@@ -280,8 +280,13 @@ def load_fashion_mnist(
     seed: int = 0,
     limit: int | None = None,
     cache: Path | str | None = None,
+    validation_size: int = 0,
 ) -> LabelledImages:
     """Fashion-MNIST as float32 images in [0, 1] (``pixel / 255``, 28x28): a training subset and the test set.
+
+    With ``validation_size``, the test split is replaced by a validation split carved from the training file:
+    the next ``validation_size`` images of the same class-balanced draw, disjoint from the training subset (which
+    stays the same). Hyper-parameters are chosen there; the test set is not read.
 
     Args:
         data: folder holding the four IDX files, plain or ``.gz`` (default: :data:`FASHION_MNIST_DIR`, installed by
@@ -293,17 +298,26 @@ def load_fashion_mnist(
         seed: seed of the training subset (not of the training runs).
         limit: keep only the first ``limit`` images of each split (for tests).
         cache: folder for the decompressed files (default :func:`cache_dir`).
+        validation_size: see above; needs ``train_size``.
 
     Returns:
-        A :class:`LabelledImages` named ``"Fashion-MNIST"``; its test split is the full 10,000-image test set.
+        A :class:`LabelledImages` named ``"Fashion-MNIST"``, whose test split is the full 10,000-image test set,
+        or ``"Fashion-MNIST validation"`` with the validation split in its place.
     """
     if channels not in (1, 3):
         raise ValueError(f"`channels` must be 1 (gray) or 3 (gray repeated as RGB), got {channels}.")
+    if validation_size < 0 or (validation_size and train_size is None):
+        raise ValueError(
+            f"`validation_size` must be 0 or positive with a `train_size` (it is carved from the rest of the "
+            f"training file), got validation_size={validation_size}, train_size={train_size}."
+        )
     train_x, train_y, test_x, test_y = fashion_mnist_splits(data, cache)
+    name = "Fashion-MNIST"
     if train_size is not None:
-        if not 1 <= train_size <= len(train_x):
+        if not 1 <= train_size + validation_size <= len(train_x):
             raise ValueError(
-                f"`train_size` (--train-size) must lie in 1..{len(train_x)} (the training images), got {train_size}."
+                f"`train_size` (--train-size) plus `validation_size` must lie in 1..{len(train_x)} (the training "
+                f"images), got {train_size} + {validation_size}."
             )
         gen = torch.Generator().manual_seed(seed)
         order = torch.randperm(len(train_y), generator=gen)
@@ -312,15 +326,18 @@ def load_fashion_mnist(
         for c in range(int(train_y.max()) + 1):
             mask = shuffled == c
             rank[mask] = torch.arange(int(mask.sum()))
-        pick = order[torch.sort(rank, stable=True).indices[:train_size]]
-        train_x, train_y = train_x[pick], train_y[pick]
+        pick = order[torch.sort(rank, stable=True).indices[: train_size + validation_size]]
+        if validation_size:
+            val = pick[train_size:]
+            test_x, test_y, name = train_x[val], train_y[val], "Fashion-MNIST validation"
+        train_x, train_y = train_x[pick[:train_size]], train_y[pick[:train_size]]
     if limit is not None:
         train_x, train_y, test_x, test_y = train_x[:limit], train_y[:limit], test_x[:limit], test_y[:limit]
 
     def images(x: Tensor) -> Tensor:
         return (x.unsqueeze(1).float() / 255.0).expand(-1, channels, -1, -1).contiguous()
 
-    return LabelledImages(images(train_x), train_y.clone(), images(test_x), test_y.clone(), "Fashion-MNIST")
+    return LabelledImages(images(train_x), train_y.clone(), images(test_x), test_y.clone(), name)
 
 
 #: Per-channel mean and standard deviation of CIFAR-10 (the reference E-SSL code's normalisation).

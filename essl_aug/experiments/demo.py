@@ -162,9 +162,13 @@ def run_demo(
     spread = max(sim["std"], ess["std"])
     verdict = "beyond" if abs(gap) > spread and len(seeds) > 1 else "within"
     echo(f"E-SimCLR - SimCLR: {100 * gap:+.2f} points ({verdict} the seed spread of {100 * spread:.2f})")
+    ci = ""
+    if "ci95" in paired:
+        lo, hi = paired["ci95"]
+        ci = f", 95 % CI [{100 * lo:+.2f}, {100 * hi:+.2f}] ({'excludes' if lo > 0 or hi < 0 else 'contains'} 0)"
     echo(
-        f"paired by seed (same initialisation and data): {100 * paired['mean']:+.2f} +- {100 * paired['std']:.2f} "
-        f"points, E-SimCLR ahead on {paired['wins']} of {len(seeds)} seeds"
+        f"paired by seed (same initialisation, data order and SSL views): {100 * paired['mean']:+.2f} +- "
+        f"{100 * paired['std']:.2f} points{ci}, E-SimCLR ahead on {paired['wins']} of {len(seeds)} seeds"
     )
     out = Path(out)
     echo(f"wrote {out / 'demo.json'} and {out / 'demo.png'} in {payload['wall_seconds']:.0f} s")

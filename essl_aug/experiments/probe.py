@@ -1,6 +1,6 @@
-"""Linear evaluation of a frozen backbone: logistic regression on standardised pooled features (:func:`linear_probe`,
-the digits experiments), or a linear layer trained by SGD on augmented views (:func:`sgd_linear_probe`, the
-reference E-SSL CIFAR-10 protocol)."""
+"""Evaluation of a frozen backbone: logistic regression on standardised pooled features (:func:`linear_probe`,
+the digits experiments), the weighted k-nearest-neighbour vote (:func:`knn_accuracy`), or a linear layer trained by
+SGD on augmented views (:func:`sgd_linear_probe`, the reference E-SSL CIFAR-10 protocol)."""
 
 from __future__ import annotations
 
@@ -31,10 +31,8 @@ def linear_probe(
     weight_decay: float = 1e-3,
     iterations: int = 100,
 ) -> float:
-    """Test accuracy of a multinomial logistic regression trained on the frozen backbone's train features.
-
-    Features are standardised with the training split's statistics; the classifier is fitted full-batch with
-    L-BFGS (deterministic), with an L2 penalty ``weight_decay``.
+    """Test accuracy of a multinomial logistic regression trained on the frozen backbone's train features
+    (:func:`linear_accuracy` on :func:`extract_features`).
 
     Example:
         >>> net = nn.Sequential(nn.Flatten(), nn.Linear(4, 4))
@@ -43,8 +41,29 @@ def linear_probe(
         >>> linear_probe(net, x, y, x, y) > 0.9
         True
     """
-    f_train = extract_features(backbone, train_x)
-    f_test = extract_features(backbone, test_x)
+    f_train, f_test = extract_features(backbone, train_x), extract_features(backbone, test_x)
+    return linear_accuracy(f_train, train_y, f_test, test_y, weight_decay, iterations)
+
+
+def linear_accuracy(
+    f_train: Tensor,
+    train_y: Tensor,
+    f_test: Tensor,
+    test_y: Tensor,
+    weight_decay: float = 1e-3,
+    iterations: int = 100,
+) -> float:
+    """Test accuracy of a multinomial logistic regression fitted on features ``f_train`` (N, D).
+
+    Features are standardised with the training split's statistics; the classifier is fitted full-batch with
+    L-BFGS (deterministic), with an L2 penalty ``weight_decay`` on its weights.
+
+    Example:
+        >>> f, y = torch.randn(40, 3), torch.arange(40) % 2
+        >>> f[:, 0] += 4 * y
+        >>> linear_accuracy(f, y, f, y) > 0.9
+        True
+    """
     mean, std = f_train.mean(0), f_train.std(0).clamp_min(1e-6)
     f_train, f_test = (f_train - mean) / std, (f_test - mean) / std
     y_train, y_test = train_y.to(f_train.device), test_y.to(f_test.device)
@@ -62,6 +81,43 @@ def linear_probe(
         opt.step(closure)
     with torch.no_grad():
         return (clf(f_test).argmax(1) == y_test).float().mean().item()
+
+
+@torch.no_grad()
+def knn_accuracy(
+    f_train: Tensor,
+    train_y: Tensor,
+    f_test: Tensor,
+    test_y: Tensor,
+    k: int = 20,
+    temperature: float = 0.07,
+    batch_size: int = 1024,
+) -> float:
+    """Test accuracy of the weighted k-nearest-neighbour classifier on L2-normalised features.
+
+    The protocol of Wu et al. (2018) that solo-learn's ``WeightedKNNClassifier`` and most SSL papers report: each
+    test feature's ``k`` most cosine-similar training features vote for their class with weight
+    ``exp(similarity / temperature)``; the class with the largest vote wins (ties: the lowest class index).
+
+    Example:
+        >>> f, y = torch.randn(60, 3), torch.arange(60) % 3
+        >>> f[torch.arange(60), y] += 5
+        >>> knn_accuracy(f, y, f, y, k=5) > 0.9
+        True
+    """
+    if not 1 <= k <= len(f_train):
+        raise ValueError(f"`k` must lie in 1..{len(f_train)} (the training features), got {k}")
+    train = F.normalize(f_train.float(), dim=1)
+    y_train = train_y.to(train.device)
+    classes = int(torch.cat([train_y, test_y]).max()) + 1
+    correct = torch.zeros((), device=train.device)
+    for i in range(0, len(f_test), batch_size):
+        sim = F.normalize(f_test[i : i + batch_size].float(), dim=1) @ train.T
+        top, idx = sim.topk(k, dim=1)
+        votes = torch.zeros(len(sim), classes, device=train.device)
+        votes.scatter_add_(1, y_train[idx], (top / temperature).exp())
+        correct += (votes.argmax(1) == test_y[i : i + batch_size].to(train.device)).sum()
+    return float(correct) / len(f_test)
 
 
 def sgd_linear_probe(

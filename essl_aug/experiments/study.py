@@ -19,8 +19,16 @@ from essl_aug.experiments.augment import ViewAugment
 from essl_aug.experiments.data import LabelledImages
 from essl_aug.experiments.models import SmallCNN
 from essl_aug.experiments.pretrain import PretrainConfig, pretrain
-from essl_aug.experiments.probe import linear_probe
-from essl_aug.experiments.report import environment, mean_std, plot_groups, replacing, summarise, to_json
+from essl_aug.experiments.probe import extract_features, linear_accuracy, linear_probe
+from essl_aug.experiments.report import (
+    confidence_interval,
+    environment,
+    mean_std,
+    plot_groups,
+    replacing,
+    summarise,
+    to_json,
+)
 from essl_aug.registry import FamilySpec
 
 
@@ -34,16 +42,21 @@ def family_label(family: FamilySpec) -> str:
 
 
 def paired_difference(baseline: Sequence[float], candidate: Sequence[float]) -> dict[str, Any]:
-    """Per-seed ``candidate - baseline``: mean, std and the number of seeds where the candidate is ahead.
+    """Per-seed ``candidate - baseline``: mean, std, the number of seeds where the candidate is ahead and, with two
+    seeds or more, ``ci95``, the paired 95 % t-interval of the mean difference
+    (:func:`~essl_aug.experiments.report.confidence_interval`).
 
     Example:
         >>> d = paired_difference([0.90, 0.92, 0.91], [0.91, 0.94, 0.91])
-        >>> round(d["mean"], 4), d["wins"]
-        (0.01, 2)
+        >>> round(d["mean"], 4), d["wins"], [round(v, 4) for v in d["ci95"]]
+        (0.01, 2, [-0.0148, 0.0348])
     """
     diffs = [float(c) - float(b) for b, c in zip(baseline, candidate, strict=True)]
     m, s = mean_std(diffs)
-    return {"differences": diffs, "mean": m, "std": s, "wins": sum(d > 0 for d in diffs)}
+    out: dict[str, Any] = {"differences": diffs, "mean": m, "std": s, "wins": sum(d > 0 for d in diffs)}
+    if len(diffs) > 1:
+        out["ci95"] = list(confidence_interval(diffs))
+    return out
 
 
 def random_init_accuracy(
@@ -57,6 +70,9 @@ def random_init_accuracy(
         accs.append(linear_probe(net, data.train_x, data.train_y, data.test_x, data.test_y))
     return summarise(accs)
 
+
+#: A probe on frozen features: ``probe(f_train, train_y, f_test, test_y) -> accuracy``.
+Probe = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], float]
 
 Plan = Mapping[str, Mapping[str, PretrainConfig]]
 """What a study runs: ``{group: {method: config}}``; a group is a row of the report (a family, a dataset)."""
@@ -105,12 +121,15 @@ def run_study(
     device: torch.device | str = "cpu",
     progress: bool = True,
     desc: str = "",
+    probes: Mapping[str, Probe] | None = None,
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """Pretrain and probe every method of every group of ``plan`` for every seed.
 
-    Returns ``{group: {method: summary}}``: the per-seed accuracies with their mean and std
+    Returns ``{group: {method: summary}}``: the per-seed accuracies of the linear probe
+    (:func:`~essl_aug.experiments.probe.linear_probe`) with their mean and std
     (:func:`~essl_aug.experiments.report.summarise`), ``pretrain_seconds`` and the ``last_epoch`` of each seed's
-    history. A configuration equal to one that already ran (a baseline shared by every group) is not run again:
+    history; with ``probes``, also ``"probes": {name: summary}`` of each extra probe on the same frozen features.
+    A configuration equal to one that already ran (a baseline shared by every group) is not run again:
     its summary is reused, which changes nothing because every run is seeded by its configuration. The plan is
     checked first (:func:`check_plan`).
     """
@@ -126,14 +145,22 @@ def run_study(
     try:
         for cfg, label in todo:
             accs, seconds, last = [], 0.0, []
+            extra: dict[str, list[float]] = {name: [] for name in probes or {}}
             for seed in seeds:
                 if bar is not None:
                     bar.set_postfix_str(f"{label} seed {seed}")
                 res = pretrain(data.train_x, dataclasses.replace(cfg, seed=seed), device, _updater(bar))
-                accs.append(linear_probe(res.backbone, data.train_x, data.train_y, data.test_x, data.test_y))
+                f_train = extract_features(res.backbone, data.train_x)
+                f_test = extract_features(res.backbone, data.test_x)
+                accs.append(linear_accuracy(f_train, data.train_y, f_test, data.test_y))
+                for name, probe in (probes or {}).items():
+                    extra[name].append(probe(f_train, data.train_y, f_test, data.test_y))
                 seconds += res.seconds
                 last.append(res.history[-1] if res.history else {})
-            runs.append((cfg, {**summarise(accs), "pretrain_seconds": seconds, "last_epoch": last}))
+            summary = {**summarise(accs), "pretrain_seconds": seconds, "last_epoch": last}
+            if probes:
+                summary["probes"] = {name: summarise(values) for name, values in extra.items()}
+            runs.append((cfg, summary))
     finally:
         if bar is not None:
             bar.close()

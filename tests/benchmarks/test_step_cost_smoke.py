@@ -99,7 +99,7 @@ def test_each_step_runs_the_branch_it_names_and_trains_its_head(model: str, vari
     first = next(case.backbone.parameters()).detach().clone()
     if case.essl is None:
         case.step()
-        assert inputs == [(batch, 3, px, px)] * 2
+        assert inputs == [(batch, case.channels, px, px)] * 2
         assert not torch.equal(first, next(case.backbone.parameters()))
         return
     labels: list[Tensor] = []
@@ -113,7 +113,7 @@ def test_each_step_runs_the_branch_it_names_and_trains_its_head(model: str, vari
     e = px if variant.full_size else px // 2
     assert case.essl_px == e
     copies = 4 if variant.mode == "all" else 1
-    assert inputs == [(batch, 3, px, px)] * 2 + [(copies * batch, 3, e, e)]
+    assert inputs == [(batch, case.channels, px, px)] * 2 + [(copies * batch, case.channels, e, e)]
     (got,) = labels
     if variant.mode == "all":
         assert torch.equal(got, torch.arange(4).repeat_interleave(batch))

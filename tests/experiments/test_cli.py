@@ -110,6 +110,8 @@ def test_demo_prints_both_accuracies_and_writes_json_and_png(
     paired = payload["paired_difference"]
     assert paired["differences"] == pytest.approx([e - s for s, e in zip(sim_acc, ess_acc, strict=True)])
     assert paired["wins"] == sum(e > s for s, e in zip(sim_acc, ess_acc, strict=True)) and "paired by seed" in printed
+    lo, hi = paired["ci95"]
+    assert lo <= paired["mean"] <= hi and f"95 % CI [{100 * lo:+.2f}, {100 * hi:+.2f}]" in printed
     ess = payload["results"]["E-SimCLR (rotation x vflip)"]["last_epoch"][0]
     # --lambda 0.5 reaches the loss: every step's total is its SSL loss + 0.5 x the E-SSL cross-entropy
     assert ess["essl_ce"] > 0 and ess["loss"] == pytest.approx(ess["ssl"] + 0.5 * ess["essl_ce"], rel=1e-5)

@@ -225,3 +225,94 @@ def test_quality_benchmark_on_fashion_mnist(
     assert quality.main(["--quick", "--dataset", "fashion-mnist", "--families", "grayscale", "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "family grayscale cannot act on the 28x28 1-channel views of Fashion-MNIST" in err and not out.exists()
+
+
+def test_the_validation_split_is_carved_from_the_training_file(
+    real: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
+) -> None:
+    train_x, train_y, test_x, _ = real
+    plain = load_fashion_mnist(train_size=1000)
+    val = load_fashion_mnist(train_size=1000, validation_size=500)
+    assert val.name == "Fashion-MNIST validation" and val.test_x.shape == (500, 1, 28, 28)
+    assert torch.equal(val.train_x, plain.train_x) and torch.equal(val.train_y, plain.train_y)
+    assert torch.bincount(val.test_y, minlength=10).tolist() == [50] * 10
+    index = {bytes(row.numpy()): i for i, row in enumerate(train_x.flatten(1))}
+
+    def rows(x: torch.Tensor) -> list[int]:
+        return [index[bytes((255 * img).round().to(torch.uint8).flatten().numpy())] for img in x]
+
+    picked, held = rows(val.train_x), rows(val.test_x)
+    assert not set(picked) & set(held) and len(set(held)) == 500
+    assert torch.equal(val.test_y, train_y[held])
+    assert not any(torch.equal(val.test_x[0, 0], img.float() / 255) for img in test_x[:2000])
+    with pytest.raises(ValueError, match="validation_size"):
+        load_fashion_mnist(validation_size=10)
+    with pytest.raises(ValueError, match="validation_size"):
+        load_fashion_mnist(train_size=59_990, validation_size=11)
+
+
+def test_headline_chooses_on_validation_and_reports_paired_intervals(
+    real: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from benchmarks import fashion_mnist
+
+    seen: list[tuple[str, str]] = []
+    run_study = fashion_mnist.run_study
+
+    def recording(data, plan, seeds, device, progress, desc, probes):  # type: ignore[no-untyped-def]
+        seen.append((data.name, desc))
+        return run_study(data, plan, seeds, device, progress, desc, probes)
+
+    monkeypatch.setattr(fashion_mnist, "run_study", recording)
+    assert (
+        fashion_mnist.main(["--quick", "--seeds", "2", "--threads", "1", "--no-progress", "--out", str(tmp_path)]) == 0
+    )
+    assert [name for name, desc in seen if desc.startswith("validation")] == ["Fashion-MNIST validation"] * 2
+    assert [name for name, desc in seen if desc == "test"] == ["Fashion-MNIST"]
+    payload = json.loads((tmp_path / "fashion_mnist.json").read_text())
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(fashion_mnist.FILES)
+    assert set(payload["validation"]["chosen"]) == {
+        "scale",
+        "epochs",
+        "lambda_simclr",
+        "lambda_vicreg",
+        "probe_weight_decay",
+    }
+    for row, base in fashion_mnist.PAIRS.items():
+        for probe in ("linear", "knn"):
+            got = payload["paired"][row][probe]
+            a, b = (
+                payload["rows"][base]["probes"][probe]["accuracies"],
+                payload["rows"][row]["probes"][probe]["accuracies"],
+            )
+            assert got["differences"] == pytest.approx([y - x for x, y in zip(a, b, strict=True)])
+            lo, hi = got["ci95"]
+            assert lo <= got["mean"] <= hi
+    text = (tmp_path / "fashion_mnist.md").read_text()
+    assert "| E-SimCLR, all 4 rotations | SimCLR |" in text and "validation stage" in text
+    # --render joins a step-cost report: its fashion_cnn ratios become the step-time column
+    rows = [
+        {"model": "fashion_cnn", "variant": v, "ratio_to_simclr": r} for v, r in (("all", 1.61), ("random", 1.17))
+    ] + [{"model": "demo_cnn", "variant": "all", "ratio_to_simclr": 9.0}]
+    cost = {"command": "python -m benchmarks.step_cost", "date": "d", "machine": {"cpu": "c", "threads": 1}}
+    (tmp_path / "cost.json").write_text(json.dumps({**cost, "results": rows}))
+    argv = ["--render", str(tmp_path / "fashion_mnist.json"), "--step-cost", str(tmp_path / "cost.json")]
+    assert fashion_mnist.main(argv) == 0
+    text = (tmp_path / "fashion_mnist.md").read_text()
+    assert "| E-SimCLR, 1 random rotation | SimCLR |" in text and "| 1.17x |" in text and "9.00x" not in text
+    assert text.count("| 1.61x |") == 2
+    # one seed cannot give a paired interval: refused before any training
+    assert fashion_mnist.main(["--quick", "--seeds", "1", "--out", str(tmp_path / "one")]) == 2
+
+
+def test_headline_selection_rules() -> None:
+    from benchmarks.fashion_mnist import best, score
+
+    def result(*means: float) -> dict:
+        return {"probes": {f"linear wd={i}": {"mean": m} for i, m in enumerate(means)} | {"knn": {"mean": 1.0}}}
+
+    results = {"a": result(0.5, 0.7), "b": result(0.69, 0.6), "c": result(0.7, 0.1)}
+    assert score(results["a"]) == 0.7  # the best penalty; the k-NN probe is not a selection criterion
+    assert best(results, ["a", "b", "c"]) == "a" and best(results, ["c", "a"]) == "c"  # ties: the first listed
