@@ -35,18 +35,34 @@ nitpick_ignore_regex = [
     (r"py:.*", r"Tensor|nn\..*"),  # torch's names as the source writes them (string annotations)
     # private names (a private base class or module, a private method named in a docstring) have no entry by design
     (r"py:.*", r"(.*\.)?_[A-Za-z]\w*(\..*)?"),
+    (r"py:.*", r"essl_aug\.augment\.\w+\.P"),  # the type variable of the parameters
 ]
 
 # The public API: every name of these modules gets a rendered entry and a docstring, or the build fails
 # (docs/_ext/public_api.py). Every submodule of `public_api_packages` must be listed here or in `public_api_skip`.
+AUGMENT_MODULES = (
+    "base",
+    "crop",
+    "flip",
+    "rotation",
+    "color",
+    "grayscale",
+    "blur",
+    "solarize",
+    "pipeline",
+    "recipes",
+    "loader",
+)
 public_api_modules = [
     "essl_aug",
     "essl_aug.functional",
     "essl_aug.adapters.lightly",
     "essl_aug.adapters.per_sample",
     "essl_aug.adapters.solo_learn",
+    *(f"essl_aug.augment.{m}" for m in AUGMENT_MODULES),
+    *(f"essl_aug.objectives.{m}" for m in ("base", "continuous", "augself", "predictor")),
 ]
-public_api_packages = ["essl_aug.adapters"]
+public_api_packages = ["essl_aug.adapters", "essl_aug.augment", "essl_aug.objectives"]
 public_api_skip: list[str] = []  # submodules that are not public (none today)
 public_api_exempt = ["essl_aug.__version__"]  # the version string: its name says it all
 
