@@ -317,16 +317,8 @@ def report(payload: Mapping[str, Any], steps: Mapping[str, Any] | None = None) -
         f"Test accuracy (%), {n} seeds ({', '.join(map(str, payload['seeds']))}), Fashion-MNIST test set "
         f"({payload['dataset']['test']} images), pre-training subset {payload['train_size']} images:",
         "",
-        "| method | linear probe | per seed | k-NN probe | per seed | pre-training s (all seeds) |",
-        "|---|---:|---|---:|---|---:|",
+        *accuracy_table(rows, payload["random_init"]),
     ]
-    for name, r in rows.items():
-        lin, knn = r["probes"]["linear"], r["probes"]["knn"]
-        lines.append(
-            f"| {name} | {pct(lin)} | {', '.join(f'{100 * a:.2f}' for a in lin['accuracies'])} | {pct(knn)} | "
-            f"{', '.join(f'{100 * a:.2f}' for a in knn['accuracies'])} | {r['pretrain_seconds']:.0f} |"
-        )
-    lines.append(f"| (random-init backbone) | {pct(payload['random_init'])} | | | | |")
     lines += [
         "",
         "Paired difference E-SSL - base method (same seed: same initialisation, data order and SSL views), "
@@ -357,6 +349,31 @@ def report(payload: Mapping[str, Any], steps: Mapping[str, Any] | None = None) -
         f"{', '.join(f'{v:g}' for v in tried['lambda_vicreg'])}), linear-probe L2 penalty "
         f"{chosen['probe_weight_decay']:g} (tried {', '.join(f'{v:g}' for v in tried['probe_weight_decay'])}).",
         "",
+        *validation_table(payload),
+    ]
+    return "\n".join(lines)
+
+
+def accuracy_table(rows: Mapping[str, Any], random_init: Mapping[str, Any]) -> list[str]:
+    """The test accuracies of ``rows`` (linear and k-NN probes, per seed) as Markdown lines."""
+    lines = [
+        "| method | linear probe | per seed | k-NN probe | per seed | pre-training s (all seeds) |",
+        "|---|---:|---|---:|---|---:|",
+    ]
+    for name, r in rows.items():
+        lin, knn = r["probes"]["linear"], r["probes"]["knn"]
+        lines.append(
+            f"| {name} | {pct(lin)} | {', '.join(f'{100 * a:.2f}' for a in lin['accuracies'])} | {pct(knn)} | "
+            f"{', '.join(f'{100 * a:.2f}' for a in knn['accuracies'])} | {r['pretrain_seconds']:.0f} |"
+        )
+    lines.append(f"| (random-init backbone) | {pct(random_init)} | | | | |")
+    return lines
+
+
+def validation_table(payload: Mapping[str, Any]) -> list[str]:
+    """Every validation setting's mean accuracy under each probe penalty, then the wall time, as Markdown lines."""
+    val = payload["validation"]
+    lines = [
         "| validation stage | setting | " + " | ".join(f"linear, wd {wd:g}" for wd in WEIGHT_DECAYS) + " |",
         "|---|---|" + "---:|" * len(WEIGHT_DECAYS),
     ]
@@ -368,7 +385,7 @@ def report(payload: Mapping[str, Any], steps: Mapping[str, Any] | None = None) -
         f"\nWall time {payload['wall_seconds']:.0f} s (validation {val['wall_seconds']:.0f} s), "
         f"{payload['environment']['torch_threads']} torch thread(s)."
     )
-    return "\n".join(lines)
+    return lines
 
 
 def plot_tradeoff(path: Path, payload: Mapping[str, Any], steps: Mapping[str, Any] | None = None) -> Path:

@@ -58,11 +58,12 @@ from benchmarks.fashion_mnist import (
     VALIDATION_SIZE,
     WEIGHT_DECAYS,
     Sizes,
+    accuracy_table,
     best,
     ci,
     linear_probes,
-    pct,
     recipe,
+    validation_table,
 )
 from essl_aug.experiments.data import LabelledImages, load_fashion_mnist
 from essl_aug.experiments.objectives import ObjectiveSpec, objective
@@ -230,16 +231,8 @@ def report(payload: Mapping[str, Any]) -> str:
         f"test set ({payload['dataset']['test']} images), pre-training subset {payload['train_size']} images, "
         f"{payload['epochs']} epochs, SSL views from the augmentation pipeline:",
         "",
-        "| method | linear probe | per seed | k-NN probe | per seed | pre-training s (all seeds) |",
-        "|---|---:|---|---:|---|---:|",
+        *accuracy_table(rows, payload["random_init"]),
     ]
-    for name, r in rows.items():
-        lin, knn = r["probes"]["linear"], r["probes"]["knn"]
-        lines.append(
-            f"| {name} | {pct(lin)} | {', '.join(f'{100 * a:.2f}' for a in lin['accuracies'])} | {pct(knn)} | "
-            f"{', '.join(f'{100 * a:.2f}' for a in knn['accuracies'])} | {r['pretrain_seconds']:.0f} |"
-        )
-    lines.append(f"| (random-init backbone) | {pct(payload['random_init'])} | | | | |")
     lines += [
         "",
         f"Paired difference row - {BASE} (same seed: same initialisation, data order and SSL views), points, mean "
@@ -260,17 +253,8 @@ def report(payload: Mapping[str, Any]) -> str:
         f"{', '.join(map(str, val['seeds']))}; the test set not read): weights {weights}; linear-probe L2 penalty "
         f"{chosen['probe_weight_decay']:g} (tried {', '.join(f'{v:g}' for v in tried['probe_weight_decay'])}).",
         "",
-        "| validation stage | setting | " + " | ".join(f"linear, wd {wd:g}" for wd in WEIGHT_DECAYS) + " |",
-        "|---|---|" + "---:|" * len(WEIGHT_DECAYS),
+        *validation_table(payload),
     ]
-    for stage, results in val["results"].items():
-        for setting, r in results.items():
-            cells = " | ".join(pct(r["probes"][f"linear wd={wd:g}"]) for wd in WEIGHT_DECAYS)
-            lines.append(f"| {stage} | {setting} | {cells} |")
-    lines.append(
-        f"\nWall time {payload['wall_seconds']:.0f} s (validation {val['wall_seconds']:.0f} s), "
-        f"{payload['environment']['torch_threads']} torch thread(s)."
-    )
     return "\n".join(lines)
 
 

@@ -39,6 +39,7 @@ import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch.utils.benchmark import Timer
@@ -265,22 +266,32 @@ def _cases(args: argparse.Namespace, device: torch.device) -> list[dict]:
     return cases
 
 
-def run(args: argparse.Namespace) -> dict:
-    torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    cases = _cases(args, device)
+def time_rounds(
+    cases: list[dict[str, Any]], device: torch.device, repeats: int, min_run_time: float
+) -> list[list[dict[str, tuple[float, float]]]]:
+    """Time every op of every case (``case["ops"]``: name -> call) in ``repeats`` interleaved rounds: every op of a
+    case back to back, every round; returns per case the rounds' ``{op: (median ms, iqr ms)}`` (NaN for an op that
+    raised, its error recorded in ``case["errors"]``)."""
     rounds: list[list[dict[str, tuple[float, float]]]] = [[] for _ in cases]
-    for r in range(args.repeats):
-        for i, case in enumerate(cases):  # interleaved: every op of a case back to back, every round
+    for r in range(repeats):
+        for i, case in enumerate(cases):
             times = {}
             for key, op in case["ops"].items():
                 try:
-                    times[key] = time_call(op, device, args.min_run_time)
+                    times[key] = time_call(op, device, min_run_time)
                 except Exception as err:  # an anchor that does not support this dtype or device
                     times[key] = (float("nan"), float("nan"))
                     case.setdefault("errors", {})[key] = f"{type(err).__name__}: {str(err).splitlines()[0][:120]}"
             rounds[i].append(times)
-        print(f"  round {r + 1}/{args.repeats} done", file=sys.stderr)
+        print(f"  round {r + 1}/{repeats} done", file=sys.stderr)
+    return rounds
+
+
+def run(args: argparse.Namespace) -> dict:
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    cases = _cases(args, device)
+    rounds = time_rounds(cases, device, args.repeats, args.min_run_time)
     results = []
     for case, per_round in zip(cases, rounds, strict=True):
         row = {k: v for k, v in case.items() if k != "ops"}

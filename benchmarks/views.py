@@ -37,7 +37,7 @@ import torch
 from torch import Tensor
 
 import essl_aug
-from benchmarks.speed import machine, raise_mmap_threshold, time_call, write_report
+from benchmarks.speed import machine, raise_mmap_threshold, time_rounds, write_report
 from essl_aug.augment.blur import GaussianBlur
 from essl_aug.augment.recipes import IMAGENET_NORMALIZE, simclr
 
@@ -124,18 +124,7 @@ def run(args: argparse.Namespace) -> dict:
         x = _images(shape, dtype, device)
         size = args.size or shape[-1]
         cases.append({"shape": list(shape), "dtype": args.dtype, "size": size, "ops": ops(x, size, tuple(args.ops))})
-    rounds: list[list[dict[str, tuple[float, float]]]] = [[] for _ in cases]
-    for r in range(args.repeats):
-        for i, case in enumerate(cases):  # interleaved: every op of a case back to back, every round
-            times = {}
-            for key, op in case["ops"].items():
-                try:
-                    times[key] = time_call(op, device, args.min_run_time)
-                except Exception as err:  # an anchor that does not support this dtype or device
-                    times[key] = (float("nan"), float("nan"))
-                    case.setdefault("errors", {})[key] = f"{type(err).__name__}: {str(err).splitlines()[0][:120]}"
-            rounds[i].append(times)
-        print(f"  round {r + 1}/{args.repeats} done", file=sys.stderr)
+    rounds = time_rounds(cases, device, args.repeats, args.min_run_time)
     results = []
     for case, per_round in zip(cases, rounds, strict=True):
         row = {k: v for k, v in case.items() if k != "ops"}
