@@ -63,6 +63,8 @@ VICREG_WEIGHTS = (0.4, 2.0)
 WEIGHT_DECAYS = (1e-4, 1e-3, 1e-2)
 #: The probes of the test phase.
 PROBES = {"linear": "linear probe", "knn": "k-NN probe"}
+#: The labels of the test-accuracy plot (both probes on one axis; the untrained line is the linear probe's).
+ACCURACY_YLABEL, ACCURACY_REFERENCE = "test accuracy (%)", "random-init backbone (linear probe)"
 #: The k-NN probe.
 KNN_K, KNN_TEMPERATURE = 20, 0.07
 #: Images of the pre-training subset and of the validation split.
@@ -165,10 +167,7 @@ def validate(
         stage2["VICReg"]["VICReg"],
         stage2["VICReg"][w_vicreg],
     ]
-    penalty = max(
-        WEIGHT_DECAYS,
-        key=lambda wd: (sum(r["probes"][f"linear wd={wd:g}"]["mean"] for r in chosen_runs), -WEIGHT_DECAYS.index(wd)),
-    )
+    penalty = choose_penalty(chosen_runs)
     return {
         "seeds": list(seeds),
         "tried": {
@@ -187,6 +186,43 @@ def validate(
         },
         "results": {"SimCLR recipe": stage1, **stage2},
     }
+
+
+def choose_penalty(runs: Sequence[Mapping[str, Any]]) -> float:
+    """The linear probe's L2 penalty (:data:`WEIGHT_DECAYS`) with the highest summed validation accuracy over
+    ``runs`` (the chosen settings' summaries); ties go to the first listed."""
+    return max(
+        WEIGHT_DECAYS,
+        key=lambda wd: (sum(r["probes"][f"linear wd={wd:g}"]["mean"] for r in runs), -WEIGHT_DECAYS.index(wd)),
+    )
+
+
+def test_phase(
+    data: LabelledImages,
+    configs: Mapping[str, PretrainConfig],
+    pairs: Mapping[str, str],
+    seeds: Sequence[int],
+    penalty: float,
+    device: torch.device | str,
+    progress: bool,
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, float]]:
+    """Phase 2: train every row of ``configs`` for every seed and score it on the test split with the linear probe
+    (L2 ``penalty``) and the k-NN probe; returns the rows' summaries, the paired difference of each row of ``pairs``
+    with its base (``{row: base}``) under each probe, and its pre-training time over its base's."""
+    probes: dict[str, Probe] = {
+        "linear": functools.partial(linear_accuracy, weight_decay=penalty),
+        "knn": functools.partial(knn_accuracy, k=min(KNN_K, len(data.train_x)), temperature=KNN_TEMPERATURE),
+    }
+    rows = run_study(data, {"test": configs}, seeds, device, progress, "test", probes)["test"]
+    paired = {
+        row: {
+            p: paired_difference(rows[base]["probes"][p]["accuracies"], rows[row]["probes"][p]["accuracies"])
+            for p in probes
+        }
+        for row, base in pairs.items()
+    }
+    time_ratio = {row: rows[row]["pretrain_seconds"] / rows[base]["pretrain_seconds"] for row, base in pairs.items()}
+    return rows, paired, time_ratio
 
 
 def test_rows(sizes: Sizes, chosen: Mapping[str, Any]) -> dict[str, PretrainConfig]:
@@ -222,21 +258,11 @@ def headline(
     validation["wall_seconds"] = time.perf_counter() - started
     chosen = validation["chosen"]
     test_data = load_fashion_mnist(data, TRAIN_SIZE, limit=sizes.limit)
-    probes: dict[str, Probe] = {
-        "linear": functools.partial(linear_accuracy, weight_decay=chosen["probe_weight_decay"]),
-        "knn": functools.partial(knn_accuracy, k=min(KNN_K, len(test_data.train_x)), temperature=KNN_TEMPERATURE),
-    }
-    rows = run_study(test_data, {"test": test_rows(sizes, chosen)}, seeds, device, progress, "test", probes)["test"]
-    paired = {
-        row: {
-            p: paired_difference(rows[base]["probes"][p]["accuracies"], rows[row]["probes"][p]["accuracies"])
-            for p in probes
-        }
-        for row, base in PAIRS.items()
-    }
-    time_ratio = {row: rows[row]["pretrain_seconds"] / rows[base]["pretrain_seconds"] for row, base in PAIRS.items()}
+    rows, paired, time_ratio = test_phase(
+        test_data, test_rows(sizes, chosen), PAIRS, seeds, chosen["probe_weight_decay"], device, progress
+    )
     floor = random_init_accuracy(test_data, sizes.width, seeds, device)
-    groups = {probe: {row: r["probes"][probe] for row, r in rows.items()} for probe in probes}
+    groups = accuracy_groups(rows)
     settings = {
         "seeds": list(seeds),
         "train_size": len(test_data.train_x),
@@ -254,7 +280,9 @@ def headline(
         groups,
         floor,
         started,
-        f"Fashion-MNIST test accuracy, {len(seeds)} seeds (linear and k-NN probes)",
+        accuracy_title(seeds),
+        ylabel=ACCURACY_YLABEL,
+        reference_label=ACCURACY_REFERENCE,
     )
     out = Path(out)
     print(render(payload, out, step_cost))
@@ -276,23 +304,22 @@ def step_ratios(path: Path | str | None) -> dict[str, Any] | None:
     }
 
 
+def accuracy_groups(rows: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The test-accuracy plot's groups: one per probe, one bar per row."""
+    return {label: {row: r["probes"][probe] for row, r in rows.items()} for probe, label in PROBES.items()}
+
+
+def accuracy_title(seeds: Sequence[int]) -> str:
+    return f"Fashion-MNIST test accuracy, {len(seeds)} seeds"
+
+
 def render(payload: Mapping[str, Any], out: Path, step_cost: Path | str | None = STEP_COST) -> str:
-    """Write ``fashion_mnist.md`` and the two plots of ``payload`` into ``out``; returns the text."""
+    """Write ``fashion_mnist.md`` and ``fashion_mnist_tradeoff.png`` of ``payload`` into ``out``; returns the text."""
     steps = step_ratios(step_cost)
     text = report(payload, steps)
-    groups = {label: {row: r["probes"][probe] for row, r in payload["rows"].items()} for probe, label in PROBES.items()}
-    title = f"Fashion-MNIST test accuracy, {len(payload['seeds'])} seeds"
     with replacing(out / "fashion_mnist.md") as tmp:
         tmp.write_text(text + "\n", encoding="utf-8")
         plot_tradeoff(tmp.parent / "fashion_mnist_tradeoff.png", payload, steps)
-        plot_groups(
-            tmp.parent / "fashion_mnist.png",
-            groups,
-            title,
-            reference=payload["random_init"]["mean"],
-            reference_label="random-init backbone (linear probe)",
-            ylabel="test accuracy (%)",
-        )
     return text
 
 
@@ -448,7 +475,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.render:
         try:
             payload = json.loads(Path(args.render).read_text(encoding="utf-8"))
-            print(render(payload, Path(args.render).parent, args.step_cost))
+            folder = Path(args.render).parent
+            print(render(payload, folder, args.step_cost))
+            plot_groups(
+                folder / "fashion_mnist.png",
+                accuracy_groups(payload["rows"]),
+                accuracy_title(payload["seeds"]),
+                reference=payload["random_init"]["mean"],
+                ylabel=ACCURACY_YLABEL,
+                reference_label=ACCURACY_REFERENCE,
+            )
         except (OSError, ValueError, KeyError) as err:
             print(f"benchmarks.fashion_mnist: cannot render {args.render}: {err!r}", file=sys.stderr)
             return 2

@@ -38,7 +38,6 @@ Usage (from the repository root)::
 from __future__ import annotations
 
 import argparse
-import functools
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -48,6 +47,8 @@ from typing import Any
 import torch
 
 from benchmarks.fashion_mnist import (
+    ACCURACY_REFERENCE,
+    ACCURACY_YLABEL,
     KNN_K,
     KNN_TEMPERATURE,
     PROBES,
@@ -60,18 +61,19 @@ from benchmarks.fashion_mnist import (
     Sizes,
     accuracy_table,
     best,
+    choose_penalty,
     ci,
     linear_probes,
     recipe,
+    test_phase,
     validation_table,
 )
 from essl_aug.experiments.data import LabelledImages, load_fashion_mnist
 from essl_aug.experiments.objectives import ObjectiveSpec, objective
 from essl_aug.experiments.options import parse_device, parse_seeds, positive_int, set_threads
 from essl_aug.experiments.pretrain import PretrainConfig
-from essl_aug.experiments.probe import knn_accuracy, linear_accuracy
-from essl_aug.experiments.report import check_output_dir, plot_groups, replacing
-from essl_aug.experiments.study import Probe, paired_difference, random_init_accuracy, run_study, write_study
+from essl_aug.experiments.report import check_output_dir, replacing
+from essl_aug.experiments.study import random_init_accuracy, run_study, write_study
 
 #: The crop scale and the epochs of every row (the Fashion-MNIST headline's choice on its validation split).
 SCALE, EPOCHS = 0.2, 10
@@ -130,10 +132,7 @@ def validate(
         setting = best(results[LABELS[kind]], list(results[LABELS[kind]]))
         chosen[kind] = float(setting.split()[-1])
         runs.append(results[LABELS[kind]][setting])
-    chosen["probe_weight_decay"] = max(
-        WEIGHT_DECAYS,
-        key=lambda wd: (sum(r["probes"][f"linear wd={wd:g}"]["mean"] for r in runs), -WEIGHT_DECAYS.index(wd)),
-    )
+    chosen["probe_weight_decay"] = choose_penalty(runs)
     tried = {"weights": {k: list(ws) for k, ws in weights.items()}, "probe_weight_decay": list(WEIGHT_DECAYS)}
     return {"seeds": list(seeds), "tried": tried, "chosen": chosen, "results": results}
 
@@ -164,21 +163,11 @@ def benchmark(
     validation["wall_seconds"] = time.perf_counter() - started
     chosen = validation["chosen"]
     test_data = load_fashion_mnist(data, TRAIN_SIZE, limit=sizes.limit)
-    probes: dict[str, Probe] = {
-        "linear": functools.partial(linear_accuracy, weight_decay=chosen["probe_weight_decay"]),
-        "knn": functools.partial(knn_accuracy, k=min(KNN_K, len(test_data.train_x)), temperature=KNN_TEMPERATURE),
-    }
     configs = final_rows(sizes, epochs, chosen)
-    rows = run_study(test_data, {"test": configs}, seeds, device, progress, "test", probes)["test"]
-    compared = [name for name in rows if name != BASE]
-    paired = {
-        name: {
-            p: paired_difference(rows[BASE]["probes"][p]["accuracies"], rows[name]["probes"][p]["accuracies"])
-            for p in probes
-        }
-        for name in compared
-    }
-    time_ratio = {name: rows[name]["pretrain_seconds"] / rows[BASE]["pretrain_seconds"] for name in compared}
+    pairs = {name: BASE for name in configs if name != BASE}
+    rows, paired, time_ratio = test_phase(
+        test_data, configs, pairs, seeds, chosen["probe_weight_decay"], device, progress
+    )
     floor = random_init_accuracy(test_data, sizes.width, seeds, device)
     settings = {
         "seeds": list(seeds),
@@ -194,7 +183,7 @@ def benchmark(
             for name, cfg in configs.items()
         },
     }
-    groups = {PROBES[p]: {name: r["probes"][p] for name, r in rows.items()} for p in probes}
+    groups = {label: {name: r["probes"][p] for name, r in rows.items()} for p, label in PROBES.items()}
     payload = write_study(
         out,
         "objectives",
@@ -205,19 +194,13 @@ def benchmark(
         floor,
         started,
         f"Fashion-MNIST test accuracy, objectives added to SimCLR, {len(seeds)} seeds",
+        ylabel=ACCURACY_YLABEL,
+        reference_label=ACCURACY_REFERENCE,
     )
     out = Path(out)
     text = report(payload)
     with replacing(out / "objectives.md") as tmp:
         tmp.write_text(text + "\n", encoding="utf-8")
-        plot_groups(  # both probes on one axis (write_study's plot labels it for the linear probe)
-            tmp.parent / "objectives.png",
-            groups,
-            f"Fashion-MNIST test accuracy, objectives added to SimCLR, {len(seeds)} seeds",
-            reference=payload["random_init"]["mean"],
-            reference_label="random-init backbone (linear probe)",
-            ylabel="test accuracy (%)",
-        )
     print(text)
     print(f"wrote {', '.join(str(out / f) for f in FILES)} in {payload['wall_seconds']:.0f} s")
     return payload

@@ -181,6 +181,8 @@ def write_study(
     started: float,
     title: str,
     extra: Mapping[str, Any] | None = None,
+    ylabel: str = "linear-probe test accuracy (%)",
+    reference_label: str = "random-init backbone",
 ) -> dict[str, Any]:
     """Write ``out/<job>.json`` and ``out/<job>.png`` for a study; returns the JSON payload.
 
@@ -203,7 +205,14 @@ def write_study(
     text = to_json(payload) + "\n"
     with replacing(out / f"{job}.json") as tmp:
         tmp.write_text(text, encoding="utf-8")
-        plot_groups(out / f"{job}.png", groups, title, reference=random_init["mean"])
+        plot_groups(
+            out / f"{job}.png",
+            groups,
+            title,
+            reference=random_init["mean"],
+            reference_label=reference_label,
+            ylabel=ylabel,
+        )
     return payload
 
 
