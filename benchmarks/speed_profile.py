@@ -21,6 +21,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -32,6 +33,9 @@ from essl_aug import BlurLevels, Grayscale, HorizontalFlip, Rotation, _kernels
 from essl_aug.functional import GRAY_WEIGHTS
 
 Op = Callable[[], object]
+#: The rows that time one blur level on the whole batch; with the floor (the identity) they give the compute floor.
+LEVEL = "level"
+COMPUTE_FLOOR = "compute floor: the levels' own kernels weighted by their label share, the identity a copy"
 
 
 def _grouped(x: Tensor, labels: Tensor, fn: Callable[[Tensor, int], Tensor]) -> Tensor:
@@ -53,6 +57,8 @@ def rotation_ops(x: Tensor, labels: Tensor) -> dict[str, Op]:
         "essl_aug Rotation": lambda: rot.apply(x, labels),
         "torch.gather, one pixel index per element": lambda: torch.gather(flat, 2, index),
         "torch.rot90(x, 1).contiguous(), a transposing copy": lambda: torch.rot90(x, 1, (2, 3)).contiguous(),
+        "x.transpose(2, 3).contiguous(), the bare transposing copy": lambda: x.transpose(2, 3).contiguous(),
+        "x.flip((2, 3)), a half turn (the images' memory reversed)": lambda: x.flip((2, 3)),
         "grouped by label: rot90 per group + index_copy_": lambda: _grouped(
             x, labels, lambda g, k: torch.rot90(g, k, (2, 3))
         ),
@@ -118,6 +124,10 @@ def blur_ops(x: Tensor, labels: Tensor) -> dict[str, Op]:
         f"depthwise conv2d along W ({s} taps)": lambda: F.conv2d(padded, weight.view(b * c, 1, 1, s), groups=b * c),
         f"depthwise conv2d along H ({s} taps)": lambda: F.conv2d(along_w, weight.view(b * c, 1, s, 1), groups=b * c),
         "grouped by label: each level's own kernel": lambda: _grouped(x, labels, one_level),
+        **{
+            f"{LEVEL} {size}: its own kernel on every image, {4 * size} FLOP per element": partial(one_level, x, k)
+            for k, size in enumerate(sizes[1:], start=1)
+        },
     }
 
 
@@ -148,6 +158,11 @@ def run(args: argparse.Namespace) -> dict:
         print(f"  round {r + 1}/{args.repeats} done", file=sys.stderr)
     results = []
     for case, per_round in zip(cases, rounds, strict=True):
+        levels = [key for key in case["ops"] if key.startswith(LEVEL + " ")]
+        if levels:  # uniform labels: one image in len(levels) + 1 is left as it is
+            for t in per_round:
+                t[COMPUTE_FLOOR] = (t["floor"] + sum(t[key] for key in levels)) / (len(levels) + 1)
+            case["ops"][COMPUTE_FLOOR] = None
         for key in case["ops"]:
             results.append(
                 {

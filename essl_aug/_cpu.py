@@ -16,7 +16,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from essl_aug._kernels import bits, blend_rows, copy_images, inversion_offsets, needs_grad, select_images
+from essl_aug import _kernels
+from essl_aug._kernels import PixelPlan, bits, blend_rows, copy_images, inversion_offsets, needs_grad, select_images
 from essl_aug._layout import empty_like_images, memory_format
 
 
@@ -36,17 +37,88 @@ def selects(x: Tensor) -> bool:
     return enabled(x) and (x.element_size() < 4 or x.numel() * x.element_size() <= SELECT_MAX_BYTES)
 
 
+#: From this many bytes per image the forms work image by image, or run by run of consecutive images with the
+#: same label: a flipped or transposed image then stays in the cache while PyTorch's strided copy reads it across
+#: (a whole-batch gather or transpose misses on every row), and a run is one ``memcpy`` where ``index_copy_`` and
+#: the bitwise selection make several passes. Below it the fixed cost of a call per image or run dominates.
+LARGE_IMAGE_BYTES = 64 * 2**10
+
+
+def large(x: Tensor) -> bool:
+    """True when the images of ``x`` have at least :data:`LARGE_IMAGE_BYTES` each."""
+    return x[0:1].numel() * x.element_size() >= LARGE_IMAGE_BYTES
+
+
+def runs(labels: Tensor) -> list[tuple[int, int, int]]:
+    """``(start, stop, label)`` of each run of consecutive images with the same label (reads ``labels``).
+
+    Example:
+        >>> runs(torch.tensor([1, 1, 0, 1]))
+        [(0, 2, 1), (2, 3, 0), (3, 4, 1)]
+    """
+    values = labels.tolist()
+    found: list[tuple[int, int, int]] = []
+    for i, label in enumerate(values):
+        if found and found[-1][2] == label:
+            found[-1] = (found[-1][0], i + 1, label)
+        else:
+            found.append((i, i + 1, label))
+    return found
+
+
+def put_back(mask: Tensor, src: Tensor, out: Tensor) -> Tensor:
+    """``out[i] = src[i]`` where ``mask[i]``, every bit: one copy per run of such images when they are
+    :func:`large`, else :func:`essl_aug._kernels.copy_images`."""
+    if not large(src):
+        return copy_images(mask, src, out)
+    for start, stop, keep in runs(mask):
+        if keep:
+            bits(out[start:stop]).copy_(bits(src[start:stop]))
+    return out
+
+
+def permute(x: Tensor, labels: Tensor, plan: PixelPlan, out: Tensor | None) -> Tensor:
+    """The per-image pixel permutation of :func:`essl_aug._kernels.permute` on the CPU.
+
+    Quarter turns, flips and their products on :func:`large` images move image by image
+    (``x[i].flip(...)``, then a transposing copy into ``out[i]``, on the integer view: every bit kept); smaller
+    images take the gather (PyTorch's CPU advanced indexing, which the strided lookup uses, is several times
+    slower than its gather).
+
+    Example:
+        >>> from essl_aug._cache import PlanCache
+        >>> x = torch.arange(2 * 128 * 128.).view(1, 2, 128, 128)
+        >>> table = lambda: _kernels.rotation_table(128, 128)
+        >>> plan = _kernels.pixel_plan(PlanCache(), "rotation", table, 128, x.device)
+        >>> torch.equal(permute(x, torch.tensor([1]), plan, None), torch.rot90(x, 1, dims=(-2, -1)))
+        True
+    """
+    moves = plan.moves
+    if plan.units is not None or moves is None or not large(x):
+        return _kernels.permute(x, labels, plan, out, strided=False)
+    if out is None:
+        out = empty_like_images(x)
+    src, dst = bits(x), bits(out)
+    for i, label in enumerate(labels.tolist()):
+        flip_rows, flip_cols, transpose = moves[label]
+        dims = [d for d, f in ((1, flip_rows), (2, flip_cols)) if f]
+        image = src[i].flip(dims) if dims else src[i]
+        dst[i].copy_(image.transpose(1, 2) if transpose else image)
+    return out
+
+
 def hflip(x: Tensor, labels: Tensor) -> Tensor:
     """Mirror image ``i`` where ``labels[i] == 1``: flip the whole batch, then put the unflipped images back.
 
     The flip runs on the integer view (faster for 1- and 2-byte dtypes) and is the one allocation; the unflipped
-    images go back by whole-image copies (4- and 8-byte dtypes) or by the bitwise selection in place (1 and 2).
+    images go back by whole-image copies (:func:`put_back`: 4- and 8-byte dtypes, and every dtype on large images)
+    or by the bitwise selection in place (1 and 2).
     """
     out = bits(x).flip(3).view(x.dtype)
     if not out.is_contiguous(memory_format=memory_format(x)):  # a strided input: select into a fresh result
         return select_images(labels, out, x, empty_like_images(x))
-    if x.element_size() >= 4:
-        return copy_images(labels == 0, x, out)
+    if x.element_size() >= 4 or large(x):
+        return put_back(labels == 0, x, out)
     return select_images(labels, out, x, out)
 
 
@@ -78,6 +150,6 @@ def blend(x: Tensor, labels: Tensor, table: Tensor, out: Tensor | None) -> Tenso
         out = empty_like_images(x)
     if bool(x.sum().isnan()):
         torch.sub(inversion_offsets(table, x.shape[1]), x, out=out)
-        return copy_images(labels == 0, x, out)
+        return put_back(labels == 0, x, out)
     shift, sign = blend_rows(table, labels, x.shape[1])
     return torch.mul(x, sign, out=out).add_(shift)

@@ -242,12 +242,77 @@ def run_plan(table: Tensor, width: int) -> tuple[Tensor, int]:
     raise AssertionError("unreachable: runs of one pixel always exist")
 
 
+def separable_split(table: Tensor, height: int, width: int) -> tuple[Tensor, Tensor] | None:
+    """Split a (K, H*W) pixel table into a row part and a column part, or None when it does not split.
+
+    Returns ``(rows, cols)``, (K, H) and (K, W), both non-negative, with ``table[k, i * W + j] == rows[k, i] +
+    cols[k, j]``: the source of output pixel (i, j) is a row offset plus a column offset. Flips, quarter turns,
+    their products and periodic translations split; a jigsaw does not (a tile's source depends on its row and
+    its column).
+
+    Example:
+        >>> rows, cols = separable_split(rotation_table(2, 2), 2, 2)
+        >>> rows[1].tolist(), cols[1].tolist()  # a quarter turn: out[i, j] = x[j, W - 1 - i]
+        ([1, 0], [0, 2])
+    """
+    if height * width == 0:
+        return None
+    grid = table.view(-1, height, width)
+    rows = grid[:, :, 0] - grid[:, :, 0].amin(1, keepdim=True)
+    rest = grid - rows[:, :, None]
+    cols = rest[:, 0, :]
+    if not torch.equal(rest, cols[:, None, :].expand_as(rest)):
+        return None
+    return rows, cols
+
+
+#: A dihedral move of the pixel grid: (flip rows, flip columns, then transpose).
+Move = tuple[bool, bool, bool]
+
+
+def dihedral_moves(table: Tensor, height: int, width: int) -> tuple[Move, ...] | None:
+    """Each row of a (K, H*W) pixel table as flips then a transpose of the grid, or None when one is not.
+
+    Row ``k`` is ``(flip_rows, flip_cols, transpose)``: ``x.flip(...)`` of those axes, then ``.transpose(-2, -1)``
+    when ``transpose`` (square images), moves the pixels as the table does. Quarter turns, flips and the D4
+    products are such moves; they let an eager CPU call move an image with PyTorch's flip and copy kernels.
+
+    Example:
+        >>> dihedral_moves(rotation_table(3, 3), 3, 3)  # rot90(x, k): identity, mirror + transpose, ...
+        ((False, False, False), (False, True, True), (True, True, False), (True, False, True))
+    """
+    grid = grid_index(height, width)
+    candidates: dict[Move, Tensor] = {}
+    for flip_rows, flip_cols, transpose in itertools.product((False, True), repeat=3):
+        if transpose and height != width:
+            continue
+        dims = [d for d, f in ((0, flip_rows), (1, flip_cols)) if f]
+        moved_grid = grid.flip(dims) if dims else grid
+        candidates[flip_rows, flip_cols, transpose] = (moved_grid.t() if transpose else moved_grid).reshape(-1)
+    moves = []
+    for row in table:
+        move = next((m for m, t in candidates.items() if torch.equal(t, row)), None)
+        if move is None:
+            return None
+        moves.append(move)
+    return tuple(moves)
+
+
 class PixelPlan(NamedTuple):
-    """How a pixel permutation runs on one device: its table, and its source runs when they are long."""
+    """How a pixel permutation runs on one device: its table, and the faster forms its elements allow.
+
+    ``units`` and ``run``: the source runs when runs of ``run`` pixels move intact (long runs only);
+    ``offsets``: the (K, H + W) row then column offsets of :func:`separable_split` when the table splits, and
+    ``reach``, their largest row and column offsets;
+    ``moves``: the :func:`dihedral_moves` of its elements when they are flips and transposes.
+    """
 
     table: Tensor  # (K, H*W) int64 on the device
     units: Tensor | None  # (K, H*W/run) int64 on the device, None when pixels move one by one
     run: int
+    offsets: Tensor | None = None  # (K, H + W) int64 on the device
+    reach: tuple[int, int] = (0, 0)  # the largest row offset and the largest column offset
+    moves: tuple[Move, ...] | None = None
 
 
 def pixel_plan(
@@ -267,13 +332,30 @@ def pixel_plan(
     units, run = run_plan(cpu, width)
     if run >= MIN_RUN:
         return cache.store(key, PixelPlan(cpu.to(device).contiguous(), units.to(device), run))
-    return cache.store(key, PixelPlan(cpu.to(device).contiguous(), None, 1))
+    height = cpu.shape[1] // width if width else 0
+    split = separable_split(cpu, height, width)
+    offsets, reach = None, (0, 0)
+    if split is not None:
+        offsets, reach = torch.cat(split, dim=1).to(device).contiguous(), (int(split[0].max()), int(split[1].max()))
+    moves = dihedral_moves(cpu, height, width) if height * width else None
+    return cache.store(key, PixelPlan(cpu.to(device).contiguous(), None, 1, offsets, reach, moves))
 
 
-def permute(x: Tensor, labels: Tensor, plan: PixelPlan, out: Tensor | None = None) -> Tensor:
-    """Per-image pixel permutation by ``plan``: row copies when its runs are long, else one gather."""
+def permute(x: Tensor, labels: Tensor, plan: PixelPlan, out: Tensor | None = None, strided: bool = True) -> Tensor:
+    """Per-image pixel permutation by ``plan``.
+
+    Without autograd or ``torch.compile`` and when ``strided`` (the one-pass forms), lookups with broadcast
+    indices: of runs when its runs are long (:func:`lookup_rows`), of pixels when its table splits into row and
+    column offsets (:func:`lookup_pixels`). Otherwise row copies when its runs are long (:func:`permute_rows`),
+    else one gather (:func:`permute_pixels`).
+    """
+    lookup = strided and not needs_grad(x) and not torch.compiler.is_compiling()
     if plan.units is not None:
+        if lookup:
+            return lookup_rows(x, labels, plan.units, plan.run, out)
         return permute_rows(x, labels, plan.units, plan.run, out)
+    if lookup and plan.offsets is not None:
+        return lookup_pixels(x, labels, plan, out)
     return permute_pixels(x, labels, plan.table, out)
 
 
@@ -282,6 +364,70 @@ def permute_all(x: Tensor, plan: PixelPlan, out: Tensor) -> Tensor:
     if plan.units is not None:
         return permute_rows_all(x, plan.units, plan.run, out)
     return permute_pixels_all(x, plan.table, out)
+
+
+#: Index tensors ``arange(n)`` shaped for broadcasting, per (n, axis, device): built once, read by every call.
+_AXES = PlanCache(max_entries=32)
+
+
+def _axis(n: int, dim: int, device: torch.device) -> Tensor:
+    shape = [1, 1, 1, 1]
+    shape[dim] = n
+    return _AXES.get((n, dim, device), lambda: torch.arange(n, device=device).view(shape))
+
+
+def lookup_pixels(
+    x: Tensor, labels: Tensor, plan: PixelPlan, out: Tensor | None = None, *, spare: bool = True
+) -> Tensor:
+    """:func:`permute_pixels` for tables that split into row and column offsets: no per-pixel index.
+
+    Output pixel (i, j) of image ``b`` comes from ``rows[l, i] + cols[l, j]`` (``l = labels[b]``), so one
+    advanced-indexing lookup into a strided view of ``x`` whose two last axes both step one pixel reads the
+    source with (B, 1, H, 1) and (B, 1, 1, W) indices: the bytes moved are one read and one write of the batch
+    and O(B * (H + W)) of index, where a gather reads an int64 index per pixel. The view of an image spans up to
+    two images of storage when both offsets reach far (quarter turns), so the last image, whose view would pass
+    the end of the storage, is first copied into a buffer with an image of room after it (``spare``; without it,
+    the gather).
+    Exact for every dtype (it moves the integer view); eager calls without autograd only.
+
+    Example:
+        >>> x = torch.arange(8.).view(2, 1, 2, 2)
+        >>> table = rotation_table(2, 2)
+        >>> plan = PixelPlan(table, None, 1, torch.cat(separable_split(table, 2, 2), 1), (2, 2))
+        >>> labels = torch.tensor([1, 3])
+        >>> torch.equal(lookup_pixels(x, labels, plan), permute_pixels(x, labels, table))
+        True
+    """
+    b, c, h, w = (int(n) for n in x.shape)
+    if out is None:
+        out = empty_like_images(x)
+    pixel = x.stride(3)
+    if plan.offsets is None or (h > 1 and x.stride(2) != w * pixel):  # no split, or no evenly strided pixel grid
+        return permute_pixels(x, labels, plan.table, out)
+    xm, om = bits(x), bits(out)
+    offsets = plan.offsets.index_select(0, labels)  # (B, H + W)
+    if pixel != 1:
+        offsets = offsets * pixel
+    rows, cols = plan.reach[0] * pixel + 1, plan.reach[1] * pixel + 1  # the view's two pixel axes
+    room = xm.untyped_storage().nbytes() // xm.element_size() - int(xm.storage_offset())
+    room -= (c - 1) * x.stride(1) + rows + cols - 1  # what the view of one image spans
+    head = (b if room >= 0 else 0) if x.stride(0) <= 0 else max(0, min(b, room // x.stride(0) + 1))
+    if head:
+        view = xm.as_strided((head, c, rows, cols), (x.stride(0), x.stride(1), 1, 1), xm.storage_offset())
+        index = [
+            _axis(head, 0, x.device),
+            _axis(c, 1, x.device),
+            offsets[:head, :h].view(head, 1, h, 1),
+            offsets[:head, h:].view(head, 1, 1, w),
+        ]
+        torch.ops.aten.index.Tensor_out(view, index, out=om[:head])
+    if head < b:  # the last images, copied into a buffer with room after them
+        if spare:
+            tail = empty_images((b - head + 1, c, h, w), like=x)[: b - head]
+            lookup_pixels(tail.copy_(x[head:]), labels[head:], plan, out[head:], spare=False)
+        else:
+            permute_pixels(x[head:], labels[head:], plan.table, out[head:])
+    return out
 
 
 def permute_pixels(x: Tensor, labels: Tensor, table: Tensor, out: Tensor | None = None) -> Tensor:
@@ -383,6 +529,36 @@ def permute_rows(x: Tensor, labels: Tensor, units: Tensor, run: int, out: Tensor
     src, base, fmt = _run_rows(x, units.shape[1], run)
     index = units.index_select(0, labels).view(x.shape[0], 1, units.shape[1]) + base
     return _select_rows(src, index.view(-1), tuple(x.shape), fmt, out, needs_grad(x))
+
+
+def lookup_rows(x: Tensor, labels: Tensor, units: Tensor, run: int, out: Tensor | None = None) -> Tensor:
+    """:func:`permute_rows` as one advanced-indexing lookup with broadcast (B, 1, H*W/run) run indices.
+
+    :func:`permute_rows` reads a (B, C, H*W/run) int64 index, built per call; here the channels share the index
+    of their image, so a 1- or 2-byte batch with short runs does not move an index about as large as itself.
+    Contiguous and channels-last batches; any other layout takes :func:`permute_rows`.
+
+    Example:
+        >>> x = torch.arange(8.).view(2, 1, 2, 2)
+        >>> lookup_rows(x, torch.tensor([1, 0]), torch.tensor([[0, 1], [1, 0]]), run=2).flatten()
+        tensor([2., 3., 0., 1., 4., 5., 6., 7.])
+    """
+    b, c = int(x.shape[0]), int(x.shape[1])
+    n = units.shape[1]
+    if out is None:
+        out = empty_like_images(x)
+    if pixels_last(x) and out.is_contiguous(memory_format=torch.channels_last):
+        src = bits(x).permute(0, 2, 3, 1).reshape(b, n, run * c)
+        dst = bits(out).permute(0, 2, 3, 1).view(b, n, run * c)
+        index = [_axis(b, 0, x.device).view(b, 1), units.index_select(0, labels)]
+    elif x.is_contiguous() and out.is_contiguous():
+        src, dst = bits(x).view(b, c, n, run), bits(out).view(b, c, n, run)
+        index = [_axis(b, 0, x.device).view(b, 1, 1), _axis(c, 1, x.device).view(1, c, 1)]
+        index.append(units.index_select(0, labels).view(b, 1, n))
+    else:
+        return permute_rows(x, labels, units, run, out)
+    torch.ops.aten.index.Tensor_out(src, index, out=dst)
+    return out
 
 
 def permute_rows_all(x: Tensor, units: Tensor, run: int, out: Tensor) -> Tensor:

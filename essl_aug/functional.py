@@ -98,6 +98,13 @@ def _pixels(
     plan = _kernels.pixel_plan(_PLANS, (*key, h, w, x.device), lambda: table(h, w), w, x.device)
     if labels is None:
         return _kernels.permute_all(x, plan, _kernels.block_output(x, plan.table.shape[0], out))
+    return permute_by_plan(x, labels, plan, out)
+
+
+def permute_by_plan(x: Tensor, labels: Tensor, plan: _kernels.PixelPlan, out: Tensor | None) -> Tensor:
+    """Move the pixels of image ``i`` by element ``labels[i]`` of ``plan``: the eager CPU form or the one-pass form."""
+    if _cpu.enabled(x):
+        return _cpu.permute(x, labels, plan, out)
     return _kernels.permute(x, labels, plan, out)
 
 
@@ -413,6 +420,13 @@ def invert(
     return _kernels.blend(x, labels, table, out)
 
 
+def _luma(x: Tensor) -> Tensor:
+    """(B, 1, H, W): torchvision's luma of the RGB images ``x``, in their dtype."""
+    r, g, b = x.unbind(dim=-3)
+    luma = r.mul(GRAY_WEIGHTS[0]).add_(g, alpha=GRAY_WEIGHTS[1]).add_(b, alpha=GRAY_WEIGHTS[2])
+    return luma.unsqueeze(-3).to(x.dtype)
+
+
 def grayscale(x: Tensor, labels: Tensor | None, out: Tensor | None = None) -> Tensor:
     """3-channel grayscale where ``labels[i] == 1`` (the :class:`~essl_aug.Grayscale` family).
 
@@ -436,11 +450,14 @@ def grayscale(x: Tensor, labels: Tensor | None, out: Tensor | None = None) -> Te
     """
     if labels is None:
         return _kernels.each_element(grayscale, x, 2, _kernels.block_output(x, 2, out))
-    r, g, b = x.unbind(dim=-3)
-    luma = r.mul(GRAY_WEIGHTS[0]).add_(g, alpha=GRAY_WEIGHTS[1]).add_(b, alpha=GRAY_WEIGHTS[2])
-    luma = luma.unsqueeze(-3).to(x.dtype)
     if out is None:
         out = empty_like_images(x)
+    if _cpu.enabled(x) and _cpu.large(x):  # run by run: the luma of the label-1 images only, then one copy each
+        for start, stop, label in _cpu.runs(labels):
+            part = x[start:stop]
+            _kernels.bits(out[start:stop]).copy_(_kernels.bits(_luma(part) if label else part))
+        return out
+    luma = _luma(x)
     if _cpu.selects(x):
         return _kernels.select_images(labels, luma, x, out)
     return _kernels.where_images(labels, luma, x, out)

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from essl_aug import _kernels
+from essl_aug import functional as EF
 from essl_aug._cache import PlanCache
 from essl_aug._kernels import PixelPlan, grid_index
 from essl_aug._validation import EXACT_DTYPES
@@ -46,7 +47,7 @@ class PixelPermutationFamily(GroupFamily):
         )
 
     def _apply(self, x: Tensor, labels: Tensor, out: Tensor | None) -> Tensor:
-        return _kernels.permute(x, labels, self._plan(x.shape[-2], x.shape[-1], x.device), out)
+        return EF.permute_by_plan(x, labels, self._plan(x.shape[-2], x.shape[-1], x.device), out)
 
     def _apply_all(self, x: Tensor, out: Tensor) -> Tensor:
         return _kernels.permute_all(x, self._plan(x.shape[-2], x.shape[-1], x.device), out)

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from essl_aug import _kernels
+from essl_aug import functional as EF
 from essl_aug._cache import PlanCache
 from essl_aug._kernels import PixelPlan
 from essl_aug.family import GroupFamily, TransformFamily
@@ -229,7 +230,7 @@ class Product(GroupFamily):
 
     def _apply(self, x: Tensor, labels: Tensor, out: Tensor | None) -> Tensor:
         if self._pixel:
-            return _kernels.permute(x, labels, self._plan(x.shape[-2], x.shape[-1], x.device), out)
+            return EF.permute_by_plan(x, labels, self._plan(x.shape[-2], x.shape[-1], x.device), out)
         y = x
         parts = self.digits(labels)
         last = len(self.families) - 1

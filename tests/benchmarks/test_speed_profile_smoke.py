@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks import speed_profile
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -34,6 +36,10 @@ def test_quick_profile_reports_every_primitive_against_the_floor(tmp_path: Path)
         assert row["median_ms"] > 0 and math.isfinite(row["median_ms"])
         # one round: the ratio is exactly this row over its family's floor
         assert row["ratio_to_floor"] == pytest.approx(row["median_ms"] / floors[row["family"]], rel=1e-9)
+    blur = {r["op"]: r["median_ms"] for r in rows if r["family"] == "blur"}
+    levels = [ms for op, ms in blur.items() if op.startswith(speed_profile.LEVEL + " ")]
+    assert len(levels) == 3  # the three blur levels, each on the whole batch; the identity is the floor (a copy)
+    assert blur[speed_profile.COMPUTE_FLOOR] == pytest.approx((blur["floor"] + sum(levels)) / 4, rel=1e-9)
     table = (tmp_path / "speed_profile_quick.md").read_text().splitlines()
     assert table[0].startswith("| family | shape | op |") and len(table) == 2 + len(rows)
     assert (tmp_path / "speed_profile_quick.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -116,3 +116,85 @@ def test_per_image_choices_keep_every_bit(dtype: torch.dtype) -> None:
     expected = torch.where(keep, _bits(a), _bits(b))
     assert torch.equal(_bits(_kernels.select_images(labels, a, b, torch.empty_like(a))), expected)
     assert torch.equal(_bits(_kernels.copy_images(labels != 0, a, b.clone())), expected)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_large_images_move_one_by_one_and_keep_every_bit(dtype: torch.dtype, channels_last: bool) -> None:
+    side_ = 96 if dtype.itemsize >= 4 else 160  # at least LARGE_IMAGE_BYTES per image
+    x = _images(3, dtype, side_, channels_last)
+    assert x[0].numel() * x.element_size() >= _cpu.LARGE_IMAGE_BYTES
+    labels = torch.tensor([0, 1, 2, 3, 1])
+    expected = torch.stack([torch.rot90(_bits(x[i]), int(k), dims=(-2, -1)) for i, k in enumerate(labels)])
+    for fam in (family("rotation"), family("d4"), family("dihedral")):
+        plan = fam._plan(side_, side_, x.device)  # type: ignore[attr-defined]
+        assert plan.moves is not None and len(plan.moves) == fam.num_classes
+        moved = fam.apply(x, labels if fam.num_classes == 4 else 2 * labels)  # even D4 labels are the rotations
+        assert torch.equal(_bits(moved), expected)
+        assert moved.is_contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+
+
+@pytest.mark.parametrize("name", ["rotation", "d4", "hflip", "dihedral", "rotation-x-hflip"])
+def test_the_strided_lookup_matches_the_gather_at_the_storage_edges(name: str) -> None:
+    fam = family(name)
+    plan = fam._plan(8, 8, torch.device("cpu"))  # type: ignore[attr-defined]
+    assert plan.offsets is not None  # these tables split into row and column offsets
+    g = torch.Generator().manual_seed(0)
+    base = torch.rand(6, 3, 8, 8, generator=g)
+    labels = torch.randint(0, fam.num_classes, (6,), generator=g)
+    cases = {
+        "whole storage": base,  # the last image's view would pass the end: it takes the gather
+        "inside a larger storage": base[:4],  # room after it: one lookup for every image
+        "from the second image": base[2:],
+        "channels last": base.contiguous(memory_format=torch.channels_last),
+        "one image": base[5:],
+    }
+    for case, x in cases.items():
+        lab = labels[: x.shape[0]]
+        expected = _kernels.permute_pixels(x, lab, plan.table)
+        assert torch.equal(_kernels.lookup_pixels(x, lab, plan), expected), case
+        out = torch.full_like(expected, -1.0)
+        assert _kernels.lookup_pixels(x, lab, plan, out) is out and torch.equal(out, expected), case
+    wide = torch.rand(2, 3, 8, 16, generator=g)[:, :, :, ::2]  # columns two elements apart: the gather
+    expected = _kernels.permute_pixels(wide, labels[:2], plan.table)
+    assert torch.equal(_kernels.lookup_pixels(wide, labels[:2], plan), expected)
+
+
+def test_the_jigsaw_does_not_split_into_row_and_column_offsets() -> None:
+    jigsaw = _kernels.jigsaw_table(_kernels.jigsaw_permutations([1], "row-major"), 4, 4)
+    assert _kernels.separable_split(jigsaw, 4, 4) is None
+    assert _kernels.dihedral_moves(_kernels.translation_table((2, 2), 4, 4), 4, 4) is None
+    assert _kernels.dihedral_moves(_kernels.d4_table(4, 4), 4, 4) is not None
+
+
+@pytest.mark.parametrize("name", ["vflip", "jigsaw", "translation", "jigsaw-clockwise"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_the_run_lookup_matches_the_row_copies(name: str, dtype: torch.dtype) -> None:
+    fam = family(name)
+    plan = fam._plan(16, 16, torch.device("cpu"))  # type: ignore[attr-defined]
+    assert plan.units is not None  # runs of at least MIN_RUN pixels move intact
+    labels = torch.randint(0, fam.num_classes, (5,), generator=torch.Generator().manual_seed(1))
+    for channels_last in (False, True):
+        x = _images(4, dtype, 16, channels_last)
+        expected = _kernels.permute_rows(x, labels, plan.units, plan.run)
+        looked_up = _kernels.lookup_rows(x, labels, plan.units, plan.run)
+        assert torch.equal(_bits(looked_up), _bits(expected)) and looked_up.stride() == expected.stride()
+    strided = _images(4, dtype, 16, False)[:, :2]  # not contiguous: the row copies
+    expected = _kernels.permute_rows(strided, labels, plan.units, plan.run)
+    assert torch.equal(_bits(_kernels.lookup_rows(strided, labels, plan.units, plan.run)), _bits(expected))
+
+
+@pytest.mark.parametrize("name", ["hflip", "grayscale", "invert", "rotation", "d4", "rotation-x-hflip"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_large_image_forms_match_the_one_pass_forms(name: str, dtype: torch.dtype) -> None:
+    fam = family(name)
+    if not _accepts(fam, dtype, 160):
+        pytest.skip(f"{name} does not take {dtype}")
+    x = _images(5, dtype, 160, channels_last=False)  # 75 KB per uint8 image: every dtype is large
+    assert _cpu.large(x)
+    labels = torch.tensor([1, 1, 0, fam.num_classes - 1, 0])
+    fast = fam.apply(x, labels)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_cpu, "enabled", lambda t: False)
+        slow = fam.apply(x, labels)
+    _assert_same(fast, slow, _moves_only(name) or name == "grayscale")
