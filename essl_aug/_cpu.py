@@ -13,6 +13,8 @@ form or the other.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
@@ -107,6 +109,20 @@ def permute(x: Tensor, labels: Tensor, plan: PixelPlan, out: Tensor | None) -> T
     return out
 
 
+def permute_all(x: Tensor, plan: PixelPlan, out: Tensor) -> Tensor:
+    """Every element of ``plan`` on every image, in block layout, into ``out`` (K*B, C, H, W), on the CPU.
+
+    :func:`large` images under quarter turns, flips and their products move image by image as in
+    :func:`permute`; other batches take :func:`essl_aug._kernels.permute_all`.
+    """
+    if plan.units is not None or plan.moves is None or not large(x):
+        return _kernels.permute_all(x, plan, out)
+    b = x.shape[0]
+    for k in range(len(plan.moves)):
+        permute(x, torch.full((b,), k, dtype=torch.long), plan, out[k * b : (k + 1) * b])
+    return out
+
+
 def hflip(x: Tensor, labels: Tensor) -> Tensor:
     """Mirror image ``i`` where ``labels[i] == 1``: flip the whole batch, then put the unflipped images back.
 
@@ -144,12 +160,60 @@ def blend(x: Tensor, labels: Tensor, table: Tensor, out: Tensor | None) -> Tenso
     ``x * sign`` is exact (the sign is +-1), so the sum rounds once, as ``offset - x`` does, and label 0
     (``x * 1 + -0.0``) keeps every value but a NaN bit for bit. Arithmetic quiets a signalling NaN and rewrites
     half-precision NaN payloads, so a batch holding a NaN (its sum is NaN: one read-only pass) takes the exact form
-    instead: ``offset - x`` for the whole batch, then the label-0 images copied back from ``x``.
+    instead: ``offset - x`` for the whole batch, then the label-0 images copied back from ``x``. :func:`large`
+    images, and batches with one label (``all`` mode), go run by run of images with the same label instead: a
+    copy or ``offset - x``, one exact pass.
     """
     if out is None:
         out = empty_like_images(x)
+    found = runs(labels) if large(x) or labels[:1].expand_as(labels).equal(labels) else []
+    if found:  # one pass, exact: each run of label 0 copied, each run of label 1 ``offset - x``
+        offsets = inversion_offsets(table, x.shape[1])
+        for start, stop, label in found:
+            if label:
+                torch.sub(offsets, x[start:stop], out=out[start:stop])
+            else:
+                bits(out[start:stop]).copy_(bits(x[start:stop]))
+        return out
     if bool(x.sum().isnan()):
         torch.sub(inversion_offsets(table, x.shape[1]), x, out=out)
         return put_back(labels == 0, x, out)
     shift, sign = blend_rows(table, labels, x.shape[1])
     return torch.mul(x, sign, out=out).add_(shift)
+
+
+def blur(x: Tensor, labels: Tensor, kernels: Tensor, sizes: Sequence[int], out: Tensor | None) -> Tensor:
+    """The blur levels of :func:`essl_aug._kernels.separable_blur` on the CPU: each image at its own level's cost.
+
+    The one-pass form convolves every image with the largest kernel (the shorter ones zero-padded), so it pays
+    the largest level's arithmetic for every image. :func:`large` batches of finite pixels (one read-only pass:
+    their sum is finite) whose labels come in at most K runs of consecutive images with the same label (``all``
+    mode, one level per call; a batch sorted by label) go run by run instead: label 0 copied, level ``l``
+    convolved with its own ``sizes[l - 1]`` taps. The result equals the one-pass form's to float rounding (the
+    zero taps are not summed; label 0 keeps ``-0.0``). Other batches take the one-pass form: with random labels
+    the many short runs cost more in calls (each run shape a new oneDNN convolution) than the taps they save.
+
+    Example:
+        >>> from essl_aug._kernels import blur_kernel_table
+        >>> x = torch.rand(2, 3, 96, 96)
+        >>> kernels, labels = blur_kernel_table((5, 9), (1.1, 1.7)).float(), torch.tensor([2, 0])
+        >>> y = blur(x, labels, kernels, (5, 9), None)
+        >>> torch.equal(y[1], x[1]), torch.allclose(y, _kernels.separable_blur(x, labels, kernels), atol=1e-6)
+        (True, True)
+    """
+    found = runs(labels) if large(x) else []
+    if not found or len(found) > kernels.shape[0] or not bool(x.sum().isfinite()):
+        return _kernels.separable_blur(x, labels, kernels, out)
+    if out is None:
+        out = empty_like_images(x)
+    width = kernels.shape[1]
+    for start, stop, label in found:
+        part, dst = x[start:stop], out[start:stop]
+        if label == 0:
+            dst.copy_(part)
+            continue
+        size = sizes[label - 1]
+        first = (width - size) // 2
+        taps = kernels[label, first : first + size]
+        dst.copy_(_kernels.convolve_separable(part, taps.view(1, 1, size).expand(part.shape[0] * x.shape[1], 1, size)))
+    return out

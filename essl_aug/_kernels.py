@@ -692,12 +692,22 @@ def separable_blur(x: Tensor, labels: Tensor, kernels: Tensor, out: Tensor | Non
     (reflect pad and grouped ``conv2d`` along W, then along H; bit-identical to it), without its wrapper: one
     kernel row per image, shared by its channels.
     """
-    b, c, h, w = x.shape
-    s = kernels.shape[1]
-    p = s // 2
+    b, c, s = x.shape[0], x.shape[1], kernels.shape[1]
     if x.numel() == 0:
         return empty_like_images(x) if out is None else out
     weight = kernels.index_select(0, labels).view(b, 1, s).expand(b, c, s).reshape(b * c, 1, s)
+    y = convolve_separable(x, weight)
+    if out is None:
+        return stored_like(y, x)
+    out.copy_(y)
+    return out
+
+
+def convolve_separable(x: Tensor, weight: Tensor) -> Tensor:
+    """Reflect pad, then the (B*C, 1, S) 1-D kernels ``weight`` along W, then along H: grouped ``conv2d``."""
+    b, c, h, w = x.shape
+    s = weight.shape[2]
+    p = s // 2
     # Large images pad both axes at once (the same values, one pass fewer); on small ones the padded rows would
     # make the first convolution cost more than the pass saves, so rows are padded after it.
     rows_first = min(h, w) >= 64
@@ -705,11 +715,7 @@ def separable_blur(x: Tensor, labels: Tensor, kernels: Tensor, out: Tensor | Non
     y = F.conv2d(y, weight.view(b * c, 1, 1, s), groups=b * c)
     if not rows_first:
         y = F.pad(y, (0, 0, p, p), mode="reflect")
-    y = F.conv2d(y, weight.view(b * c, 1, s, 1), groups=b * c).view(b, c, h, w)
-    if out is None:
-        return stored_like(y, x)
-    out.copy_(y)
-    return out
+    return F.conv2d(y, weight.view(b * c, 1, s, 1), groups=b * c).view(b, c, h, w)
 
 
 # -- block layout of ``all`` mode --------------------------------------------------------------------------------------

@@ -97,7 +97,7 @@ def _pixels(
     h, w = x.shape[-2:]
     plan = _kernels.pixel_plan(_PLANS, (*key, h, w, x.device), lambda: table(h, w), w, x.device)
     if labels is None:
-        return _kernels.permute_all(x, plan, _kernels.block_output(x, plan.table.shape[0], out))
+        return permute_all_by_plan(x, plan, _kernels.block_output(x, plan.table.shape[0], out))
     return permute_by_plan(x, labels, plan, out)
 
 
@@ -106,6 +106,13 @@ def permute_by_plan(x: Tensor, labels: Tensor, plan: _kernels.PixelPlan, out: Te
     if _cpu.enabled(x):
         return _cpu.permute(x, labels, plan, out)
     return _kernels.permute(x, labels, plan, out)
+
+
+def permute_all_by_plan(x: Tensor, plan: _kernels.PixelPlan, out: Tensor) -> Tensor:
+    """Every element of ``plan`` on every image into ``out`` (block layout): the eager CPU form or the one-pass form."""
+    if _cpu.enabled(x):
+        return _cpu.permute_all(x, plan, out)
+    return _kernels.permute_all(x, plan, out)
 
 
 # -- pixel moves: exact for every dtype -----------------------------------------------------------------------------
@@ -367,14 +374,15 @@ def blur_levels(
         return table.to(device=x.device, dtype=x.dtype)
 
     kernels = _PLANS.get(("blur", sizes, chosen, x.device, x.dtype), build)
+
+    def blur(x: Tensor, labels: Tensor, out: Tensor | None) -> Tensor:
+        if _cpu.enabled(x):
+            return _cpu.blur(x, labels, kernels, sizes, out)
+        return _kernels.separable_blur(x, labels, kernels, out)
+
     if labels is None:
-        return _kernels.each_element(
-            lambda x, labels, out: _kernels.separable_blur(x, labels, kernels, out),
-            x,
-            kernels.shape[0],
-            _kernels.block_output(x, kernels.shape[0], out),
-        )
-    return _kernels.separable_blur(x, labels, kernels, out)
+        return _kernels.each_element(blur, x, kernels.shape[0], _kernels.block_output(x, kernels.shape[0], out))
+    return blur(x, labels, out)
 
 
 def invert(

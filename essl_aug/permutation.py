@@ -50,4 +50,4 @@ class PixelPermutationFamily(GroupFamily):
         return EF.permute_by_plan(x, labels, self._plan(x.shape[-2], x.shape[-1], x.device), out)
 
     def _apply_all(self, x: Tensor, out: Tensor) -> Tensor:
-        return _kernels.permute_all(x, self._plan(x.shape[-2], x.shape[-1], x.device), out)
+        return EF.permute_all_by_plan(x, self._plan(x.shape[-2], x.shape[-1], x.device), out)

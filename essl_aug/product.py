@@ -240,7 +240,7 @@ class Product(GroupFamily):
 
     def _apply_all(self, x: Tensor, out: Tensor) -> Tensor:
         if self._pixel:
-            return _kernels.permute_all(x, self._plan(x.shape[-2], x.shape[-1], x.device), out)
+            return EF.permute_all_by_plan(x, self._plan(x.shape[-2], x.shape[-1], x.device), out)
         return super()._apply_all(x, out)
 
     def _law(self) -> _PixelLaw:
