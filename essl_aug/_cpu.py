@@ -96,8 +96,10 @@ def permute(x: Tensor, labels: Tensor, plan: PixelPlan, out: Tensor | None) -> T
         True
     """
     moves = plan.moves
-    if plan.units is not None or moves is None or not large(x):
-        return _kernels.permute(x, labels, plan, out, strided=False)
+    if plan.units is not None:
+        return _kernels.permute_rows(x, labels, plan.units, plan.run, out)
+    if moves is None or not large(x):
+        return _kernels.permute_pixels(x, labels, plan.table, out)
     if out is None:
         out = empty_like_images(x)
     src, dst = bits(x), bits(out)
@@ -153,6 +155,20 @@ def hflip_all(x: Tensor, out: Tensor) -> Tensor:
     return out
 
 
+def blend_all(x: Tensor, table: Tensor, out: Tensor) -> Tensor:
+    """Both elements of the float inversion into ``out`` (2B, C, H, W): a copy of ``x``, then ``offset - x``.
+
+    Example:
+        >>> table = _kernels.inversion_table((1.0,), 1, torch.float32, torch.device("cpu"))
+        >>> blend_all(torch.tensor([[[[0.25]]]]), table, torch.empty(2, 1, 1, 1)).flatten()
+        tensor([0.2500, 0.7500])
+    """
+    b = x.shape[0]
+    bits(out[:b]).copy_(bits(x))
+    torch.sub(inversion_offsets(table, x.shape[1]), x, out=out[b:])
+    return out
+
+
 def blend(x: Tensor, labels: Tensor, table: Tensor, out: Tensor | None) -> Tensor:
     """Colour inversion of float ``x`` by label: ``shift + sign * x`` per image as ``x * sign`` then ``+ shift``,
     two vectorised passes (the coefficients of :func:`essl_aug._kernels.inversion_table`).
@@ -161,15 +177,13 @@ def blend(x: Tensor, labels: Tensor, table: Tensor, out: Tensor | None) -> Tenso
     (``x * 1 + -0.0``) keeps every value but a NaN bit for bit. Arithmetic quiets a signalling NaN and rewrites
     half-precision NaN payloads, so a batch holding a NaN (its sum is NaN: one read-only pass) takes the exact form
     instead: ``offset - x`` for the whole batch, then the label-0 images copied back from ``x``. :func:`large`
-    images, and batches with one label (``all`` mode), go run by run of images with the same label instead: a
-    copy or ``offset - x``, one exact pass.
+    images go run by run of images with the same label instead: a copy or ``offset - x``, one exact pass.
     """
     if out is None:
         out = empty_like_images(x)
-    found = runs(labels) if large(x) or labels[:1].expand_as(labels).equal(labels) else []
-    if found:  # one pass, exact: each run of label 0 copied, each run of label 1 ``offset - x``
+    if large(x):  # one pass, exact: each run of label 0 copied, each run of label 1 ``offset - x``
         offsets = inversion_offsets(table, x.shape[1])
-        for start, stop, label in found:
+        for start, stop, label in runs(labels):
             if label:
                 torch.sub(offsets, x[start:stop], out=out[start:stop])
             else:

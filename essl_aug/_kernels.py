@@ -341,15 +341,15 @@ def pixel_plan(
     return cache.store(key, PixelPlan(cpu.to(device).contiguous(), None, 1, offsets, reach, moves))
 
 
-def permute(x: Tensor, labels: Tensor, plan: PixelPlan, out: Tensor | None = None, strided: bool = True) -> Tensor:
+def permute(x: Tensor, labels: Tensor, plan: PixelPlan, out: Tensor | None = None) -> Tensor:
     """Per-image pixel permutation by ``plan``.
 
-    Without autograd or ``torch.compile`` and when ``strided`` (the one-pass forms), lookups with broadcast
-    indices: of runs when its runs are long (:func:`lookup_rows`), of pixels when its table splits into row and
-    column offsets (:func:`lookup_pixels`). Otherwise row copies when its runs are long (:func:`permute_rows`),
-    else one gather (:func:`permute_pixels`).
+    Without autograd or ``torch.compile`` (the one-pass forms), lookups with broadcast indices: of runs when its
+    runs are long (:func:`lookup_rows`), of pixels when its table splits into row and column offsets
+    (:func:`lookup_pixels`). Otherwise (and in the CPU forms of :mod:`essl_aug._cpu`) row copies when its runs are
+    long (:func:`permute_rows`), else one gather (:func:`permute_pixels`).
     """
-    lookup = strided and not needs_grad(x) and not torch.compiler.is_compiling()
+    lookup = not needs_grad(x) and not torch.compiler.is_compiling()
     if plan.units is not None:
         if lookup:
             return lookup_rows(x, labels, plan.units, plan.run, out)

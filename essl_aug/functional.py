@@ -411,10 +411,6 @@ def invert(
         >>> invert(torch.tensor([[[[3]]]], dtype=torch.uint8), torch.tensor([1])).flatten()
         tensor([252], dtype=torch.uint8)
     """
-    if labels is None:
-        return _kernels.each_element(
-            lambda x, labels, out: invert(x, labels, offset, out), x, 2, _kernels.block_output(x, 2, out)
-        )
     channels = x.shape[1]
     if x.dtype == torch.uint8:
         key: tuple[Hashable, ...] = ("invert", x.dtype, x.device)
@@ -423,7 +419,14 @@ def invert(
         offsets = (float(offset),) if isinstance(offset, (int, float)) else tuple(float(o) for o in offset)
         key = ("invert", x.dtype, x.device, channels, *(o.hex() for o in offsets))  # hex: -0.0 is not 0.0
     table = _PLANS.get(key, lambda: _kernels.inversion_table(offsets, channels, x.dtype, x.device))
-    if x.dtype != torch.uint8 and _cpu.enabled(x):
+    cpu = x.dtype != torch.uint8 and _cpu.enabled(x)
+    if labels is None:
+        if cpu:
+            return _cpu.blend_all(x, table, _kernels.block_output(x, 2, out))
+        return _kernels.each_element(
+            lambda x, labels, out: _kernels.blend(x, labels, table, out), x, 2, _kernels.block_output(x, 2, out)
+        )
+    if cpu:
         return _cpu.blend(x, labels, table, out)
     return _kernels.blend(x, labels, table, out)
 
