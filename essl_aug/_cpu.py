@@ -1,11 +1,14 @@
-"""The eager CPU forms of the operations: whole-batch vectorised passes where the one-pass forms are slow.
+"""The eager CPU forms of the operations: whole-batch vectorised passes, or image by image for large images.
 
-PyTorch's CPU ``gather``, ``where`` and broadcast ``addcmul`` kernels are not vectorised, while a flip, a
-multiply, an add or a bitwise op runs close to the speed of a copy. So eager CPU calls without autograd
-(:func:`enabled`) flip the whole batch and put the unflipped images back, blend in two passes, and choose
-between two images with bitwise passes. On a GPU, under autograd or ``torch.compile`` (which fuses the one-pass
-forms) the one-pass forms of :mod:`essl_aug._kernels` stay. Both forms give the same bits (a test compares
-them); what each form gains is measured in ``benchmarks/results/speed_profile.md``.
+PyTorch's CPU ``gather``, ``where``, advanced indexing and broadcast ``addcmul`` kernels are not vectorised, while
+a flip, a multiply, an add, a bitwise op or a contiguous copy runs close to the speed of a copy. So eager CPU
+calls without autograd (:func:`enabled`) flip the whole batch and put the unflipped images back, blend in two
+passes, and choose between two images with bitwise passes; on :func:`large` images (a call per image or per run
+of images with one label costs little beside them) they move quarter turns image by image, copy runs of images,
+and blur each level with its own kernel where the labels allow. They read the labels on the host, which a CPU
+does for free. On a GPU, under autograd or ``torch.compile`` (which fuses the one-pass forms) the one-pass forms
+of :mod:`essl_aug._kernels` stay. Both forms give the same bits (blur's per-level form: to float rounding; a
+test compares them); what each form gains is measured in ``benchmarks/results/speed_profile.md``.
 
 Each operation of :mod:`essl_aug.functional` asks :func:`enabled` (or :func:`selects`) once and then runs one
 form or the other.
@@ -83,9 +86,9 @@ def permute(x: Tensor, labels: Tensor, plan: PixelPlan, out: Tensor | None) -> T
     """The per-image pixel permutation of :func:`essl_aug._kernels.permute` on the CPU.
 
     Quarter turns, flips and their products on :func:`large` images move image by image
-    (``x[i].flip(...)``, then a transposing copy into ``out[i]``, on the integer view: every bit kept); smaller
-    images take the gather (PyTorch's CPU advanced indexing, which the strided lookup uses, is several times
-    slower than its gather).
+    (``x[i].flip(...)``, then a transposing copy into ``out[i]``, on the integer view: every bit kept); row moves
+    copy their runs (:func:`essl_aug._kernels.permute_rows`) and smaller images take the gather (PyTorch's CPU
+    advanced indexing, which the one-pass lookups use, is several times slower than its gather).
 
     Example:
         >>> from essl_aug._cache import PlanCache

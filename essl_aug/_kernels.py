@@ -3,7 +3,7 @@
 Every kernel takes images ``x`` (B, C, H, W), integer ``labels`` (B,) on ``x.device`` where it needs them, and
 writes into ``out`` when given (otherwise allocates one result with the memory format of ``x``). None of them
 validates its arguments, and none reads a value back to the host, except :func:`copy_images` (eager CPU only)
-and the table builders (which run on the host, once per cached key). Pixel moves work on the integer view of
+and the table and plan builders (which run on the host, once per cached key). Pixel moves work on the integer view of
 the same width where that keeps every bit and is faster.
 
 Sections: integer views and per-image choices; pixel tables (what each permutation moves where); row plans and
