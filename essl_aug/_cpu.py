@@ -132,9 +132,21 @@ def hflip(x: Tensor, labels: Tensor) -> Tensor:
     """Mirror image ``i`` where ``labels[i] == 1``: flip the whole batch, then put the unflipped images back.
 
     The flip runs on the integer view (faster for 1- and 2-byte dtypes) and is the one allocation; the unflipped
-    images go back by whole-image copies (:func:`put_back`: 4- and 8-byte dtypes, and every dtype on large images)
-    or by the bitwise selection in place (1 and 2).
+    images go back by whole-image copies (:func:`put_back`: 4- and 8-byte dtypes, and 1- and 2-byte ones on large
+    images) or by the bitwise selection in place (1 and 2). Large images of 4 and 8 bytes per value go image by
+    image instead: each flipped image is flipped while it is in the cache, then copied, and each run of unflipped
+    images is one copy.
     """
+    if large(x) and x.element_size() >= 4:  # image by image: each flipped while in the cache, then copied
+        out = empty_like_images(x)
+        src, dst = bits(x), bits(out)
+        for start, stop, label in runs(labels):
+            if label:
+                for i in range(start, stop):
+                    dst[i].copy_(src[i].flip(2))
+            else:
+                dst[start:stop].copy_(src[start:stop])
+        return out
     out = bits(x).flip(3).view(x.dtype)
     if not out.is_contiguous(memory_format=memory_format(x)):  # a strided input: select into a fresh result
         return select_images(labels, out, x, empty_like_images(x))
@@ -204,11 +216,12 @@ def blur(x: Tensor, labels: Tensor, kernels: Tensor, sizes: Sequence[int], out: 
 
     The one-pass form convolves every image with the largest kernel (the shorter ones zero-padded), so it pays
     the largest level's arithmetic for every image. :func:`large` batches of finite pixels (one read-only pass:
-    their sum is finite) whose labels come in at most K runs of consecutive images with the same label (``all``
-    mode, one level per call; a batch sorted by label) go run by run instead: label 0 copied, level ``l``
-    convolved with its own ``sizes[l - 1]`` taps. The result equals the one-pass form's to float rounding (the
-    zero taps are not summed; label 0 keeps ``-0.0``). Other batches take the one-pass form: with random labels
-    the many short runs cost more in calls (each run shape a new oneDNN convolution) than the taps they save.
+    their sum is finite) convolve each level with its own ``sizes[l - 1]`` taps instead and copy label 0: run by
+    run when the labels come in at most K runs of consecutive images (``all`` mode: one), else one group per level
+    (``index_select``, the two convolutions, ``index_copy_``; finite values, so the copies keep every bit). The
+    result equals the one-pass form's to float rounding (the zero taps are not summed; label 0 keeps ``-0.0``).
+    Other batches take the one-pass form: on small images the calls per group cost more than the shorter kernels
+    save, and a non-finite pixel would spread over a different window.
 
     Example:
         >>> from essl_aug._kernels import blur_kernel_table
@@ -218,19 +231,28 @@ def blur(x: Tensor, labels: Tensor, kernels: Tensor, sizes: Sequence[int], out: 
         >>> torch.equal(y[1], x[1]), torch.allclose(y, _kernels.separable_blur(x, labels, kernels), atol=1e-6)
         (True, True)
     """
-    found = runs(labels) if large(x) else []
-    if not found or len(found) > kernels.shape[0] or not bool(x.sum().isfinite()):
+    wide = torch.float32 if x.element_size() < 4 else x.dtype  # a float16 sum would overflow before a pixel does
+    if not large(x) or not bool(x.sum(dtype=wide).isfinite()):
         return _kernels.separable_blur(x, labels, kernels, out)
     if out is None:
         out = empty_like_images(x)
     width = kernels.shape[1]
-    for start, stop, label in found:
-        part, dst = x[start:stop], out[start:stop]
-        if label == 0:
-            dst.copy_(part)
-            continue
+
+    def level(images: Tensor, label: int) -> Tensor:
         size = sizes[label - 1]
         first = (width - size) // 2
-        taps = kernels[label, first : first + size]
-        dst.copy_(_kernels.convolve_separable(part, taps.view(1, 1, size).expand(part.shape[0] * x.shape[1], 1, size)))
+        taps = kernels[label, first : first + size].view(1, 1, size)
+        return _kernels.convolve_separable(images, taps.expand(images.shape[0] * images.shape[1], 1, size))
+
+    found = runs(labels)
+    if len(found) <= kernels.shape[0]:  # a few runs (``all`` mode: one): each convolved where it lies
+        for start, stop, label in found:
+            part = x[start:stop]
+            out[start:stop].copy_(level(part, label) if label else part)
+        return out
+    for label in range(kernels.shape[0]):  # one group per level: gathered, convolved, put back
+        index = (labels == label).nonzero().squeeze(1)
+        if index.numel():
+            group = x.index_select(0, index)
+            out.index_copy_(0, index, level(group, label) if label else group)
     return out

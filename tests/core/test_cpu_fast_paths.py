@@ -201,22 +201,28 @@ def test_large_image_forms_match_the_one_pass_forms(name: str, dtype: torch.dtyp
     _assert_same(fast_all, slow_all, _moves_only(name) or name == "grayscale")
 
 
+def _never(*args: object, **kwargs: object) -> Tensor:
+    raise AssertionError("the one-pass form ran")
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])
 def test_large_blur_batches_convolve_each_level_with_its_own_kernel(dtype: torch.dtype) -> None:
     fam = family("blur")
     g = torch.Generator().manual_seed(6)
     x = torch.rand(6, 3, 160, 160, generator=g, dtype=torch.float64).to(dtype)  # finite pixels
     assert _cpu.large(x)
-    labels = torch.tensor([0, 0, 3, 3, 1, 2])  # 4 runs of one label: each convolved with its own kernel
-    fast = fam.apply(x, labels)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_cpu, "enabled", lambda t: False)
-        slow = fam.apply(x, labels)
-    assert torch.equal(_bits(fast[labels == 0]), _bits(x[labels == 0]))  # the identity is a copy
+    table = fam.kernel_table("cpu", dtype)
     eps = torch.finfo(dtype).eps
-    assert torch.allclose(fast.double(), slow.double(), rtol=4 * eps, atol=4 * eps)  # float rounding only
-    assert fast.stride() == slow.stride()
+    # 4 runs of one label (each convolved where it lies), then 6 runs (one group per level)
+    for labels in (torch.tensor([0, 0, 3, 3, 1, 2]), torch.tensor([0, 3, 0, 1, 2, 0])):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(_kernels, "separable_blur", _never)  # the per-level form, not the one-pass form
+            fast = fam.apply(x, labels)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(_cpu, "enabled", lambda t: False)
+            slow = fam.apply(x, labels)
+        assert torch.equal(_bits(fast[labels == 0]), _bits(x[labels == 0]))  # the identity is a copy
+        assert torch.allclose(fast.double(), slow.double(), rtol=4 * eps, atol=4 * eps)  # float rounding only
+        assert fast.stride() == slow.stride()
     x[1, 0, 5, 5] = float("inf")  # a non-finite pixel: the one-pass form for the whole batch
-    assert torch.equal(
-        _bits(fam.apply(x, labels)), _bits(_kernels.separable_blur(x, labels, fam.kernel_table("cpu", dtype)))
-    )
+    assert torch.equal(_bits(fam.apply(x, labels)), _bits(_kernels.separable_blur(x, labels, table)))
