@@ -5,7 +5,7 @@ a flip, a multiply, an add, a bitwise op or a contiguous copy runs close to the 
 calls without autograd (:func:`enabled`) flip the whole batch and put the unflipped images back, blend in two
 passes, and choose between two images with bitwise passes; on :func:`large` images (a call per image or per run
 of images with one label costs little beside them) they move quarter turns image by image, copy runs of images,
-and blur each level with its own kernel where the labels allow. They read the labels on the host, which a CPU
+and blur each level with its own kernel (finite batches). They read the labels on the host, which a CPU
 does for free. On a GPU, under autograd or ``torch.compile`` (which fuses the one-pass forms) the one-pass forms
 of :mod:`essl_aug._kernels` stay. Both forms give the same bits (blur's per-level form: to float rounding; a
 test compares them); what each form gains is measured in ``benchmarks/results/speed_profile.md``.
