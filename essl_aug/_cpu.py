@@ -103,14 +103,29 @@ def permute(x: Tensor, labels: Tensor, plan: PixelPlan, out: Tensor | None) -> T
         return _kernels.permute_rows(x, labels, plan.units, plan.run, out)
     if moves is None or not large(x):
         return _kernels.permute_pixels(x, labels, plan.table, out)
-    if out is None:
-        out = empty_like_images(x)
+    return move_images(x, labels, moves, empty_like_images(x) if out is None else out)
+
+
+def move_images(x: Tensor, labels: Tensor, moves: Sequence[_kernels.Move], out: Tensor) -> Tensor:
+    """``out[i]`` = ``x[i]`` moved by ``moves[labels[i]]`` (flips, then a transpose), image by image on the
+    integer view (every bit kept); each run of consecutive images whose move is the identity is one copy.
+
+    Example:
+        >>> x = torch.arange(4.).view(1, 1, 2, 2)
+        >>> move_images(x, torch.tensor([1]), [(False, False, False), (False, True, False)], torch.empty_like(x))
+        tensor([[[[1., 0.],
+                  [3., 2.]]]])
+    """
     src, dst = bits(x), bits(out)
-    for i, label in enumerate(labels.tolist()):
+    for start, stop, label in runs(labels):
         flip_rows, flip_cols, transpose = moves[label]
         dims = [d for d, f in ((1, flip_rows), (2, flip_cols)) if f]
-        image = src[i].flip(dims) if dims else src[i]
-        dst[i].copy_(image.transpose(1, 2) if transpose else image)
+        if not dims and not transpose:
+            dst[start:stop].copy_(src[start:stop])
+            continue
+        for i in range(start, stop):
+            image = src[i].flip(dims) if dims else src[i]
+            dst[i].copy_(image.transpose(1, 2) if transpose else image)
     return out
 
 
@@ -122,10 +137,11 @@ def permute_all(x: Tensor, plan: PixelPlan, out: Tensor) -> Tensor:
     """
     if plan.units is not None or plan.moves is None or not large(x):
         return _kernels.permute_all(x, plan, out)
-    b = x.shape[0]
-    for k in range(len(plan.moves)):
-        permute(x, torch.full((b,), k, dtype=torch.long), plan, out[k * b : (k + 1) * b])
-    return out
+    return _kernels.each_element(lambda x, labels, out: permute(x, labels, plan, out), x, len(plan.moves), out)
+
+
+#: The horizontal flip's labels as :func:`move_images` moves: the identity, then the columns flipped.
+_MIRROR = ((False, False, False), (False, True, False))
 
 
 def hflip(x: Tensor, labels: Tensor) -> Tensor:
@@ -138,15 +154,7 @@ def hflip(x: Tensor, labels: Tensor) -> Tensor:
     images is one copy.
     """
     if large(x) and x.element_size() >= 4:  # image by image: each flipped while in the cache, then copied
-        out = empty_like_images(x)
-        src, dst = bits(x), bits(out)
-        for start, stop, label in runs(labels):
-            if label:
-                for i in range(start, stop):
-                    dst[i].copy_(src[i].flip(2))
-            else:
-                dst[start:stop].copy_(src[start:stop])
-        return out
+        return move_images(x, labels, _MIRROR, empty_like_images(x))
     out = bits(x).flip(3).view(x.dtype)
     if not out.is_contiguous(memory_format=memory_format(x)):  # a strided input: select into a fresh result
         return select_images(labels, out, x, empty_like_images(x))
