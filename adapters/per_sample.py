@@ -19,9 +19,10 @@ import torch
 from torch import Tensor
 from torch.utils.data import get_worker_info
 
-from essl_aug.family import TransformFamily
+from essl_aug._random import rank_seed
 from essl_aug.registry import FamilySpec
-from essl_aug.transform import EquivariantTransform, rank_seed
+from essl_aug.transform import EquivariantTransform
+from essl_aug.transforms import Family
 
 __all__ = ["PerSample"]
 
@@ -46,7 +47,7 @@ class PerSample:
 
     Args:
         family: a family spec (``"rotation"``, ``["rotation", "vflip"]``, ``{"name": "invert", ...}``) or a
-            :class:`~essl_aug.TransformFamily`, or an :class:`~essl_aug.EquivariantTransform` in ``"random"``
+            :class:`~essl_aug.Family`, or an :class:`~essl_aug.EquivariantTransform` in ``"random"``
             mode without a generator.
         seed: an integer >= 0 for reproducible labels (see above), or ``None`` for torch's global RNG.
 
@@ -82,9 +83,9 @@ class PerSample:
                 raise ValueError("`balanced=True` needs a batch; it has no meaning for one image at a time.")
             transform = family
         else:
-            if not isinstance(family, (str, list, tuple, dict, TransformFamily)):
+            if not isinstance(family, (str, list, tuple, dict, Family)):
                 raise TypeError(
-                    "`family` must be a family name, a list of names, a {'name': ...} mapping, a TransformFamily "
+                    "`family` must be a family name, a list of names, a {'name': ...} mapping, a Family "
                     f"or an EquivariantTransform, got {type(family).__name__}."
                 )
             transform = EquivariantTransform(family, mode="random")

@@ -5,8 +5,10 @@ Faithful to the official E-SSL code (``cifar10/main.py``; see docs/guides/demo.m
 - ResNet-18 with the CIFAR stem (512-d features); projector 512-2048-2048 (BN, last BN without affine);
 - SimCLR loss: symmetrised InfoNCE on the cross-view logits, temperature 0.5;
 - views: RandomResizedCrop(32, scale 0.2-1), horizontal flip 0.5, ColorJitter(0.4, 0.4, 0.4, 0.1) with p 0.8,
-  grayscale 0.2, CIFAR normalisation; the E-SSL view is the same pipeline at 16x16, all four rotations of it
-  through the backbone and the reference head (512-2048-2048-4, LayerNorm), lambda (``--lambda``, the E-SSL weight) 0.4;
+  grayscale 0.2, CIFAR normalisation; the E-SSL view is the library's reference extra view
+  (:func:`essl_aug.views.extra_view`: the same ops at 16x16), all four rotations of it through the backbone and the
+  reference head (512-2048-2048-4, LayerNorm) of :class:`~essl_aug.objectives.ESSL`, built from the ``essl:`` block
+  (:mod:`essl_aug.config`), lambda (``--lambda``, the E-SSL weight) 0.4;
 - SGD momentum 0.9, weight decay 5e-4, batch 512 (drop last), peak lr ``lr * batch / 256`` with
   ``lr = 0.06`` for E-SimCLR and 0.03 for SimCLR (``--lambda 0``), linear warmup over 10 epochs per
   iteration, then cosine to 0; 800 epochs;
@@ -14,14 +16,15 @@ Faithful to the official E-SSL code (``cifar10/main.py``; see docs/guides/demo.m
   decay, batch 256, 100 epochs with cosine; train views RandomResizedCrop(32, scale 0.08-1) + flip, test
   Resize(36) + CenterCrop(32); mean +- std over ``--probes`` probes (reference: 5).
 
-Differences: augmentations run batched on the device (same distributions; hue is a rotation about the gray
-axis, bilinear instead of bicubic probe crops) and the kNN monitor is not run.
+Differences: augmentations run batched on the device with the library's view pipelines (:mod:`essl_aug.views`: the
+same distributions, on the uint8 images, bilinear antialiased crops instead of bicubic ones) and the kNN monitor is
+not run.
 
 Data: ``--data DIR`` where DIR (or DIR/cifar-10-batches-py) holds the extracted python version of CIFAR-10
 (``data_batch_1`` .. ``data_batch_5``, ``test_batch``). Nothing is downloaded.
 
 Every piece (data loader, augmentations, ResNet, projector, loss, pre-training loop, schedule, probe, report) is
-the training toolkit's (:mod:`essl_aug.experiments`); this script is the recipe's settings.
+the training toolkit's (:mod:`benchmarks.toolkit`); this script is the recipe's settings.
 
 Usage (from the repository root)::
 
@@ -42,16 +45,24 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from essl_aug import EquivarianceHead, EquivarianceLoss, EquivariantTransform
-from essl_aug.experiments.augment import ViewAugment, random_hflip, random_resized_crop
-from essl_aug.experiments.data import load_cifar10, normalise
-from essl_aug.experiments.models import projector
-from essl_aug.experiments.options import non_negative_float, parse_device, positive_int
-from essl_aug.experiments.pretrain import pretrain_loop, warmup_cosine
-from essl_aug.experiments.probe import sgd_linear_probe
-from essl_aug.experiments.report import environment, fmt, summarise, write_json
-from essl_aug.experiments.resnet import CifarResNet18
-from essl_aug.experiments.simclr import info_nce_cross_view
+from benchmarks.toolkit.data import CIFAR10_MEAN, CIFAR10_STD, load_cifar10, normalise
+from benchmarks.toolkit.models import projector
+from benchmarks.toolkit.options import non_negative_float, parse_device, positive_int
+from benchmarks.toolkit.pretrain import pretrain_loop, warmup_cosine
+from benchmarks.toolkit.probe import sgd_linear_probe
+from benchmarks.toolkit.report import environment, fmt, summarise, write_json
+from benchmarks.toolkit.resnet import CifarResNet18
+from benchmarks.toolkit.simclr import info_nce_cross_view
+from benchmarks.toolkit.views import view
+from essl_aug.config import ESSLConfig
+from essl_aug.views import TwoViews, ViewPipeline
+
+#: CIFAR-10's per-channel mean and standard deviation, the views' normalisation.
+NORMALIZE = (CIFAR10_MEAN, CIFAR10_STD)
+#: The SSL view of the recipe (on uint8 images, normalised at the end).
+VIEW = view(32, (0.2, 1.0), flip=0.5, jitter=0.8, gray=0.2, normalize=NORMALIZE)
+#: The linear probe's training view: RandomResizedCrop(32, scale 0.08-1) and a horizontal flip, normalised.
+PROBE_VIEW = view(32, (0.08, 1.0), flip=0.5, normalize=NORMALIZE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,6 +90,17 @@ class Recipe:
     def base_lr(self) -> float:
         return self.lr if self.lr is not None else (0.06 if self.weight > 0 else 0.03)
 
+    @property
+    def essl(self) -> ESSLConfig:
+        """The recipe's ``essl:`` block: ``family`` at weight ``weight`` (0: off), an extra view of ``essl_size``."""
+        return ESSLConfig.from_mapping({"lambda": self.weight, "transform": self.family, "crop_size": self.essl_size})
+
+    def extra_view(self, size: int | None = None) -> ViewPipeline:
+        """The reference extra view (:func:`essl_aug.views.extra_view`) for the 32 px views, ``essl_size`` px (or
+        ``size``), normalised."""
+        recipe = self if size is None else dataclasses.replace(self, essl_size=size)
+        return recipe.essl.extra_view(32, photometric=True, normalize=NORMALIZE)
+
 
 def _to_float(x: Tensor) -> Tensor:
     return x.float().div_(255)
@@ -93,16 +115,12 @@ def pretrain_resnet(
     backbone = CifarResNet18(width=recipe.width).to(device)
     proj = projector(backbone.out_features, 2048, 2048, out_norm=True).to(device)
     modules = nn.ModuleList([backbone, proj])
-    essl = None
-    if recipe.weight > 0:
-        transform = EquivariantTransform(recipe.family, mode="all", generator=gen)
-        head = EquivarianceHead(backbone.out_features, transform.num_classes)
-        essl = EquivarianceLoss(transform, head=head, weight=recipe.weight).to(device)
-        modules.append(essl)
+    objectives = recipe.essl.build_objectives(backbone.out_features)  # the E-SSL term, None at lambda 0
+    if objectives is not None:
+        modules.append(objectives.to(device))
     peak = recipe.base_lr * recipe.batch_size / 256
     opt = torch.optim.SGD(modules.parameters(), lr=peak, momentum=0.9, weight_decay=recipe.weight_decay)
-    view = ViewAugment(size=32, scale=(0.2, 1.0), hflip=0.5, jitter=0.8, grayscale=0.2)
-    small = dataclasses.replace(view, size=recipe.essl_size)
+    extra = recipe.extra_view()
     steps = train_x.shape[0] // recipe.batch_size
     if steps == 0:
         raise ValueError(
@@ -122,16 +140,15 @@ def pretrain_resnet(
         backbone,
         proj,
         train_x,
-        views=lambda x, g: (normalise(view(x, g)), normalise(view(x, g))),
+        views=TwoViews(VIEW),
         ssl_loss=lambda z1, z2: info_nce_cross_view(z1, z2, recipe.temperature),
         optimizer=opt,
         lr=lambda step: warmup_cosine(step, total, warmup, peak, warmup_start=0),
         epochs=recipe.epochs,
         batch_size=recipe.batch_size,
         generator=gen,
-        essl=essl,
-        essl_view=lambda x, g: normalise(small(x, g)),
-        prepare=_to_float,
+        objectives=objectives,
+        extra=lambda x, g: extra(x, g)[0],
         amp=recipe.amp,
         on_epoch=on_epoch,
     )
@@ -139,8 +156,8 @@ def pretrain_resnet(
 
 
 def _probe_view(x: Tensor, gen: torch.Generator) -> Tensor:
-    """RandomResizedCrop(32, scale 0.08-1) and a horizontal flip, normalised."""
-    return normalise(random_hflip(random_resized_crop(_to_float(x), 32, (0.08, 1.0), generator=gen), 0.5, gen))
+    """RandomResizedCrop(32, scale 0.08-1) and a horizontal flip, normalised (:data:`PROBE_VIEW`)."""
+    return PROBE_VIEW(x, gen)[0]
 
 
 def _test_view(x: Tensor) -> Tensor:

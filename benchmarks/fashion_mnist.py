@@ -2,8 +2,9 @@
 
 SimCLR vs E-SimCLR, and VICReg (non-contrastive) vs E-VICReg, on the demo's Fashion-MNIST recipe (the small CNN,
 28x28 gray, a class-balanced 5,000-image pre-training subset that the probes also train on; see
-:mod:`essl_aug.experiments.demo`). E-SSL predicts the four-fold rotation of an extra half-size view (14 px) with
-the reference head, every rotation of every image (the reference) or one random rotation per image (cheaper).
+:mod:`benchmarks.toolkit.demo`). E-SSL predicts the four-fold rotation of the reference extra view
+(:func:`essl_aug.views.extra_view`, 14 px) with the reference head, every rotation of every image (the reference)
+or one random rotation per image (cheaper).
 
 Two phases, run by this one command:
 
@@ -16,7 +17,7 @@ Two phases, run by this one command:
 2. **Test** (seeds 0-4): every row retrained with the chosen settings, scored on the full 10,000-image test set
    by the linear probe (the chosen penalty) and the weighted k-NN probe (k = 20, temperature 0.07). Within a
    seed every row shares the backbone and projector initialisation, the data order and the SSL views
-   (:func:`~essl_aug.experiments.pretrain.seeded_streams`); each E-SSL row is compared with its base method by the
+   (:func:`~benchmarks.toolkit.pretrain.seeded_streams`); each E-SSL row is compared with its base method by the
    paired difference per seed and its 95 % t-interval.
 
 Writes ``fashion_mnist.json``, ``fashion_mnist.md`` (the tables), ``fashion_mnist.png`` (test accuracies) and
@@ -41,19 +42,19 @@ import functools
 import json
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
-from essl_aug.experiments.data import LabelledImages, load_fashion_mnist
-from essl_aug.experiments.demo import DATASETS
-from essl_aug.experiments.options import parse_device, parse_seeds, positive_int, set_threads
-from essl_aug.experiments.pretrain import PretrainConfig
-from essl_aug.experiments.probe import knn_accuracy, linear_accuracy
-from essl_aug.experiments.report import check_output_dir, plot_groups, pyplot, replacing, save_figure
-from essl_aug.experiments.study import Probe, paired_difference, random_init_accuracy, run_study, write_study
+from benchmarks.toolkit.data import LabelledImages, load_fashion_mnist
+from benchmarks.toolkit.demo import fashion_view
+from benchmarks.toolkit.options import add_run_options, parse_seeds, reported, set_threads
+from benchmarks.toolkit.pretrain import PretrainConfig
+from benchmarks.toolkit.probe import knn_accuracy, linear_accuracy
+from benchmarks.toolkit.report import check_output_dir, plot_groups, pyplot, replacing, save_figure
+from benchmarks.toolkit.study import Probe, paired_difference, random_init_accuracy, run_study, write_study
 
 #: The settings tried on the validation split.
 SCALES = (0.2, 0.08)
@@ -106,16 +107,15 @@ QUICK = Sizes(
 
 def recipe(sizes: Sizes, scale: float, epochs: int, **changes: Any) -> PretrainConfig:
     """The demo's Fashion-MNIST run with crops of area ``scale`` to 1 and ``epochs``; ``changes`` set the rest."""
-    view = dataclasses.replace(DATASETS["fashion-mnist"].view, scale=(scale, 1.0))
     base = PretrainConfig(
-        essl=None,
-        epochs=epochs,
-        batch_size=sizes.batch_size,
-        width=sizes.width,
-        view=view,
-        essl_view=dataclasses.replace(view, size=view.size // 2, hflip=0.0),
+        essl=None, epochs=epochs, batch_size=sizes.batch_size, width=sizes.width, view=fashion_view(scale)
     )
     return dataclasses.replace(base, **changes)
+
+
+def rotation(weight: float, mode: str = "all") -> dict[str, Any]:
+    """The E-SSL block of the rows: the four quarter turns, weight ``weight``, ``mode`` ``"all"`` or ``"random"``."""
+    return {"transform": "rotation", "lambda": weight, "mode": mode}
 
 
 def linear_probes() -> dict[str, Probe]:
@@ -148,11 +148,11 @@ def validate(
         probes,
     )["SimCLR"]
     scale, epochs = recipes[best(stage1, list(stage1))]
-    simclr = {f"lambda {w:g}": recipe(sizes, scale, epochs, essl="rotation", weight=w) for w in sizes.simclr_weights}
+    simclr = {f"lambda {w:g}": recipe(sizes, scale, epochs, essl=rotation(w)) for w in sizes.simclr_weights}
     vicreg = {
         "VICReg": recipe(sizes, scale, epochs, method="vicreg"),
         **{
-            f"lambda {w:g}": recipe(sizes, scale, epochs, method="vicreg", essl="rotation", weight=w)
+            f"lambda {w:g}": recipe(sizes, scale, epochs, method="vicreg", essl=rotation(w))
             for w in sizes.vicreg_weights
         },
     }
@@ -231,10 +231,10 @@ def test_rows(sizes: Sizes, chosen: Mapping[str, Any]) -> dict[str, PretrainConf
     w, wv = chosen["lambda_simclr"], chosen["lambda_vicreg"]
     return {
         "SimCLR": recipe(sizes, s, e),
-        "E-SimCLR, all 4 rotations": recipe(sizes, s, e, essl="rotation", weight=w),
-        "E-SimCLR, 1 random rotation": recipe(sizes, s, e, essl="rotation", weight=w, essl_mode="random"),
+        "E-SimCLR, all 4 rotations": recipe(sizes, s, e, essl=rotation(w)),
+        "E-SimCLR, 1 random rotation": recipe(sizes, s, e, essl=rotation(w, "random")),
         "VICReg": recipe(sizes, s, e, method="vicreg"),
-        "E-VICReg, all 4 rotations": recipe(sizes, s, e, method="vicreg", essl="rotation", weight=wv),
+        "E-VICReg, all 4 rotations": recipe(sizes, s, e, method="vicreg", essl=rotation(wv)),
     }
 
 
@@ -249,45 +249,97 @@ def headline(
     step_cost: Path | str | None = STEP_COST,
 ) -> dict[str, Any]:
     """Run both phases; returns the JSON payload (also written into ``out`` with the tables and plots)."""
-    started = time.perf_counter()
-    check_output_dir(out, FILES)
-    if len(seeds) < 2:
-        raise ValueError(f"`--seeds` needs at least 2 seeds for a paired confidence interval, got {list(seeds)}")
-    val_data = load_fashion_mnist(data, TRAIN_SIZE, limit=sizes.limit, validation_size=VALIDATION_SIZE)
-    validation = validate(val_data, sizes, validation_seeds, device, progress)
-    validation["wall_seconds"] = time.perf_counter() - started
-    chosen = validation["chosen"]
-    test_data = load_fashion_mnist(data, TRAIN_SIZE, limit=sizes.limit)
-    rows, paired, time_ratio = test_phase(
-        test_data, test_rows(sizes, chosen), PAIRS, seeds, chosen["probe_weight_decay"], device, progress
-    )
-    floor = random_init_accuracy(test_data, sizes.width, seeds, device)
-    groups = accuracy_groups(rows)
-    settings = {
-        "seeds": list(seeds),
-        "train_size": len(test_data.train_x),
-        "validation_size": len(val_data.test_x),
-        "knn": {"k": KNN_K, "temperature": KNN_TEMPERATURE},
-        "width": sizes.width,
-        "batch_size": sizes.batch_size,
-    }
-    payload = write_study(
-        out,
-        "fashion_mnist",
-        settings,
-        test_data,
-        {"validation": validation, "rows": rows, "paired": paired, "pretrain_time_ratio": time_ratio},
-        groups,
-        floor,
-        started,
-        accuracy_title(seeds),
-        ylabel=ACCURACY_YLABEL,
-        reference_label=ACCURACY_REFERENCE,
-    )
-    out = Path(out)
-    print(render(payload, out, step_cost))
-    print(f"wrote {', '.join(str(out / f) for f in FILES)} in {payload['wall_seconds']:.0f} s")
-    return payload
+    study = Study("fashion_mnist", FILES, seeds, sizes, device, out, data, progress)
+    phase = study.validate(lambda d: validate(d, sizes, validation_seeds, device, progress))
+    configs = test_rows(sizes, phase.result["chosen"])
+    render_tables = functools.partial(render, step_cost=step_cost)
+    return study.test(phase, configs, PAIRS, study.settings(phase), accuracy_title(seeds), render_tables)
+
+
+class Validated(NamedTuple):
+    """Phase 1 of a :class:`Study`: its start (``time.perf_counter()``), the validation data, what the validation
+    chose (with its ``wall_seconds``), and the test data."""
+
+    started: float
+    validation_data: LabelledImages
+    result: dict[str, Any]
+    test_data: LabelledImages
+
+
+@dataclasses.dataclass(frozen=True)
+class Study:
+    """A two-phase study on this recipe's data (the module docstring): the report ``job`` and its ``files`` in
+    ``out``, the test ``seeds``, the ``sizes``, the ``device``, the Fashion-MNIST folder ``data`` and ``progress``."""
+
+    job: str
+    files: Sequence[str]
+    seeds: Sequence[int]
+    sizes: Sizes
+    device: torch.device | str
+    out: Path | str
+    data: Path | str | None
+    progress: bool
+
+    def validate(self, validate: Callable[[LabelledImages], dict[str, Any]]) -> Validated:
+        """Check ``out`` and the seeds, run ``validate`` on the validation split (its wall time recorded as
+        ``wall_seconds``), then load the test split."""
+        started = time.perf_counter()
+        check_output_dir(self.out, self.files)
+        if len(self.seeds) < 2:
+            raise ValueError(
+                f"`--seeds` needs at least 2 seeds for a paired confidence interval, got {list(self.seeds)}"
+            )
+        limit = self.sizes.limit
+        val_data = load_fashion_mnist(self.data, TRAIN_SIZE, limit=limit, validation_size=VALIDATION_SIZE)
+        validation = validate(val_data)
+        validation["wall_seconds"] = time.perf_counter() - started
+        return Validated(started, val_data, validation, load_fashion_mnist(self.data, TRAIN_SIZE, limit=limit))
+
+    def settings(self, phase: Validated, **recipe: Any) -> dict[str, Any]:
+        """The settings the report lists: seeds, split sizes, the ``recipe`` entries, the k-NN probe and sizes."""
+        return {
+            "seeds": list(self.seeds),
+            "train_size": len(phase.test_data.train_x),
+            "validation_size": len(phase.validation_data.test_x),
+            **recipe,
+            "knn": {"k": KNN_K, "temperature": KNN_TEMPERATURE},
+            "width": self.sizes.width,
+            "batch_size": self.sizes.batch_size,
+        }
+
+    def test(
+        self,
+        phase: Validated,
+        configs: Mapping[str, PretrainConfig],
+        pairs: Mapping[str, str],
+        settings: Mapping[str, Any],
+        title: str,
+        render: Callable[[Mapping[str, Any], Path], str],
+    ) -> dict[str, Any]:
+        """Phase 2 and the report: :func:`test_phase` of ``configs`` and ``pairs`` with the penalty chosen in
+        ``phase``, the random-init floor, ``<job>.json`` and the test-accuracy plot ``<job>.png``
+        (:func:`~benchmarks.toolkit.study.write_study`, plot ``title``), then ``render(payload, out)`` (which
+        writes the other files and returns the tables) printed; returns the payload."""
+        data, penalty = phase.test_data, phase.result["chosen"]["probe_weight_decay"]
+        rows, paired, time_ratio = test_phase(data, configs, pairs, self.seeds, penalty, self.device, self.progress)
+        floor = random_init_accuracy(data, self.sizes.width, self.seeds, self.device)
+        payload = write_study(
+            self.out,
+            self.job,
+            settings,
+            data,
+            {"validation": phase.result, "rows": rows, "paired": paired, "pretrain_time_ratio": time_ratio},
+            accuracy_groups(rows),
+            floor,
+            phase.started,
+            title,
+            ylabel=ACCURACY_YLABEL,
+            reference_label=ACCURACY_REFERENCE,
+        )
+        out = Path(self.out)
+        print(render(payload, out))
+        print(f"wrote {', '.join(str(out / f) for f in self.files)} in {payload['wall_seconds']:.0f} s")
+        return payload
 
 
 def step_ratios(path: Path | str | None) -> dict[str, Any] | None:
@@ -447,15 +499,7 @@ def plot_tradeoff(path: Path, payload: Mapping[str, Any], steps: Mapping[str, An
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks.fashion_mnist", description=(__doc__ or "").split("\n\n")[0])
-    p.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2, 3, 4], help="test seeds: count or list (default 5)")
-    p.add_argument("--data", default=None, metavar="DIR", help="a folder holding Fashion-MNIST's four IDX files")
-    p.add_argument("--device", type=parse_device, default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
-    p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: usable cores)")
-    p.add_argument("--out", default="results/fashion_mnist")
-    p.add_argument(
-        "--quick", action="store_true", help="smoke run: 128 images, 1 epoch, a tiny CNN, one setting per grid"
-    )
-    p.add_argument("--no-progress", action="store_true")
+    add_study_options(p, "results/fashion_mnist", "smoke run: 128 images, 1 epoch, a tiny CNN, one setting per grid")
     p.add_argument(
         "--step-cost",
         default=str(STEP_COST),
@@ -466,6 +510,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--render", default=None, metavar="JSON", help="rewrite the tables and plots of an earlier run; trains nothing"
     )
     return p
+
+
+def add_study_options(p: argparse.ArgumentParser, out: str, quick: str) -> None:
+    """The options of a study on this recipe: ``--seeds``, ``--data`` and :func:`add_run_options`."""
+    p.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2, 3, 4], help="test seeds: count or list (default 5)")
+    p.add_argument("--data", default=None, metavar="DIR", help="a folder holding Fashion-MNIST's four IDX files")
+    add_run_options(p, out, quick)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -489,8 +540,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"benchmarks.fashion_mnist: cannot render {args.render}: {err!r}", file=sys.stderr)
             return 2
         return 0
-    try:
-        headline(
+    return reported(
+        "benchmarks.fashion_mnist",
+        lambda: headline(
             seeds=args.seeds,
             validation_seeds=VALIDATION_SEEDS[:1] if args.quick else VALIDATION_SEEDS,
             sizes=QUICK if args.quick else Sizes(),
@@ -499,11 +551,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             data=args.data,
             progress=not args.no_progress,
             step_cost=args.step_cost,
-        )
-    except (OSError, ValueError, ImportError) as err:
-        print(f"benchmarks.fashion_mnist: {err}", file=sys.stderr)
-        return 2
-    return 0
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # One-shot GPU check of essl-aug, runnable unchanged on any Linux machine with a CUDA GPU and Python >= 3.10:
 #   1. a fresh virtual environment with torch 2.14.1 and the project (about 2-4 min, most of it the torch wheel);
-#   2. the CUDA tests (tests/core/test_cuda.py: every family on the device, no host synchronisation under
-#      torch.cuda.set_sync_debug_mode("error"));
-#   3. the speed benchmark on cuda, float32 / bfloat16 / uint8 at 256x3x224x224 and 256x3x32x32, both modes;
-#   4. torch.compile of every family (random mode, float32, 256x3x224x224): same bits as eager (pixel moves must; arithmetic may round
-#      differently, reported), time against eager and x.clone();
-#   5. the traffic count on cuda (it must equal the one-pass column of benchmarks/results/traffic.json);
+#   2. the CUDA tests (tests/transforms/test_cuda.py: every transformation on the device, no host synchronisation
+#      under torch.cuda.set_sync_debug_mode("error"));
+#   3. the speed benchmark on cuda, float32 / bfloat16 / uint8 at 256x3x224x224 and 256x3x32x32, both modes, the
+#      plain forms and the special forms (`with essl_aug.fast_forms():`);
+#   4. torch.compile of every family's `apply` (random mode, float32, 256x3x224x224): same bits as eager (pixel moves
+#      must; arithmetic may round differently, reported), time against eager and x.clone();
+#   5. the traffic count on cuda (its plain and fast columns must equal those of benchmarks/results/traffic.json);
 # then one report: benchmarks/results/gpu/gpu_check.{json,md}. Budget: under 8 minutes on one GPU, install included
 # (each step has a time limit and all end within a 465 s budget; a step that runs over is recorded with exit 124
 # and the next one runs).
@@ -72,7 +73,7 @@ step() {  # step NAME LIMIT_S COMMAND...: run with a time limit (and within the 
 }
 
 # -- 2. CUDA tests --------------------------------------------------------------------------------------------------
-step cuda_tests 90 "$PY" -m pytest -q -p no:cacheprovider tests/core/test_cuda.py --junitxml "$WORK/cuda_tests.xml"
+step cuda_tests 90 "$PY" -m pytest -q -p no:cacheprovider tests/transforms/test_cuda.py --junitxml "$WORK/cuda_tests.xml"
 
 # -- 3. speed -------------------------------------------------------------------------------------------------------
 step speed 150 "$PY" -m benchmarks.speed --device cuda --shapes 256x3x224x224 256x3x32x32 \
@@ -80,7 +81,7 @@ step speed 150 "$PY" -m benchmarks.speed --device cuda --shapes 256x3x224x224 25
 
 # -- 4. torch.compile per family --------------------------------------------------------------------------------------
 cat >"$WORK/compile_check.py" <<'EOF'
-"""torch.compile of every family in random mode on cuda: same bits as eager, and times against eager and clone."""
+"""torch.compile of every family's apply in random mode on cuda: same bits as eager, times against eager and clone."""
 
 import json
 import sys
@@ -98,10 +99,11 @@ for shape in ((256, 3, 224, 224),):
     x = torch.rand(shape, device="cuda")
     for name, family in traffic.families().items():
         row = {"family": name, "shape": list(shape), "dtype": "float32"}
+        torch._dynamo.reset()  # every family compiles `Family.apply` afresh (one code object: the recompile limit)
         try:
             labels = EquivariantTransform(family).sample_labels(shape[0], x.device)
-            eager = partial(family.apply_unchecked, x, labels)
-            compiled = partial(torch.compile(family.apply_unchecked, dynamic=False, fullgraph=True), x, labels)
+            eager = partial(family.apply, x, labels)
+            compiled = partial(torch.compile(family.apply, dynamic=False, fullgraph=True), x, labels)
             a, b = eager(), compiled()
             row["same_bits"] = bool(torch.equal(a, b))
             row["max_abs_diff"] = float((a.double() - b.double()).abs().max())
@@ -164,9 +166,14 @@ traffic_report = load(work / "traffic" / "traffic.json")
 committed = load(Path("benchmarks/results/traffic.json"))
 traffic_matches = None
 if traffic_report and committed:
-    ref = {(r["family"], r["mode"], tuple(r["shape"]), r["dtype"]): r["one_pass"] for r in committed["results"]}
+    forms = ("plain", "fast")
+    ref = {
+        (r["family"], r["mode"], tuple(r["shape"]), r["dtype"]): [r.get(f) for f in forms] for r in committed["results"]
+    }
     keys = [(r["family"], r["mode"], tuple(r["shape"]), r["dtype"]) for r in traffic_report["results"]]
-    traffic_matches = all(ref.get(k) == r["cpu"] for k, r in zip(keys, traffic_report["results"], strict=True))
+    traffic_matches = all(
+        ref.get(k) == [r[f] for f in forms] for k, r in zip(keys, traffic_report["results"], strict=True)
+    )
 report = {
     "gpu": torch.cuda.get_device_name(0),
     "versions": {"torch": torch.__version__, "cuda": torch.version.cuda, "essl_aug": essl_aug.__version__,
@@ -175,7 +182,7 @@ report = {
     "seconds": seconds,
     "exit_status": status,
     "cuda_tests": tests,
-    "traffic_equals_the_committed_one_pass_counts": traffic_matches,
+    "traffic_equals_the_committed_counts": traffic_matches,
     "speed_machine": speed_report["machine"] if speed_report else None,
     "compile": compile_rows,
     "speed": speed_report["results"] if speed_report else [],
@@ -188,8 +195,8 @@ lines = [
     f"torch {torch.__version__} (CUDA {torch.version.cuda}), essl-aug {essl_aug.__version__}, {report['date']}, "
     f"{seconds} s including the install. Steps' exit status: {status}.",
     "",
-    f"CUDA tests (`tests/core/test_cuda.py`, sync debug mode `error`): {tests}.",
-    f"Traffic on cuda equals the committed one-pass counts: {traffic_matches}.",
+    f"CUDA tests (`tests/transforms/test_cuda.py`, sync debug mode `error`): {tests}.",
+    f"Traffic on cuda equals the committed counts (plain and fast forms): {traffic_matches}.",
     "",
     "## torch.compile, random mode, float32, 256x3x224x224",
     "",
@@ -203,7 +210,7 @@ for r in compile_rows:
     else:
         lines.append(f"| {r['family']} | {shape} | {r['same_bits']} | {r['eager_ratio']:.2f}x | "
                      f"{r['compiled_ratio']:.2f}x | {r['floor_ms']:.3f} |")
-lines += ["", "## Speed (ratio to x.clone(); traffic of the one-pass forms)", ""]
+lines += ["", "## Speed (ratio to x.clone(), plain and fast forms; their traffic)", ""]
 lines.append(speed.table(speed_report) if speed_report else "(the speed step wrote no report)")
 (out / "gpu_check.md").write_text("\n".join(lines) + "\n")
 print("\n".join(lines))

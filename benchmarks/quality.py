@@ -5,17 +5,21 @@ linear probe of the demo:
 
 - ``baseline``: SimCLR with the base augmentation only (shared by all rows, run once);
 - ``invariant``: the family is added to the augmentation of both views (each view keeps the identity with
-  probability 0.5, otherwise gets one non-identity element, uniformly: the co-author code's invariance mode);
-- ``E-SSL``: SimCLR + weight (``--lambda``) * cross-entropy of an ``EquivarianceHead`` predicting every element of
-  the family on an extra half-size view (mode "all", the reference).
+  probability 0.5, otherwise gets one non-identity element, uniformly: the co-author code's invariance mode, the
+  family's own draw given ``p``);
+- ``E-SSL``: SimCLR + weight (``--lambda``) * cross-entropy of the head of :class:`~essl_aug.objectives.ESSL`
+  predicting every element of the family on the reference extra view at half size (mode "all", the reference).
 
 Rows: rotation, vflip, jigsaw, blur, invert (the paper: invariance hurts, sensitivity helps) and hflip,
 grayscale (the paper's controls: invariance helps). Prints a table and writes ``quality.json`` and
-``quality.png``. A study of the training toolkit (:mod:`essl_aug.experiments.study`), as the demo is.
+``quality.png``. A study of the training toolkit (:mod:`benchmarks.toolkit.study`), as the demo is.
 
 ``--dataset fashion-mnist`` runs it on Fashion-MNIST instead (the demo's recipe for it: 28x28 gray, a 5,000-image
-training subset, 10 epochs by default; see :mod:`essl_aug.experiments.demo`); grayscale needs RGB images, so
-give ``--families`` without it there. The E-SSL view is the base augmentation at half size, without flips.
+training subset, 10 epochs by default; see :mod:`benchmarks.toolkit.demo`); grayscale needs RGB images, so
+give ``--families`` without it there. The extra E-SSL view is the library's reference
+(:func:`essl_aug.views.extra_view`: a random resized crop at half size, area 0.2 to 1, and a horizontal flip, left
+out for the ``hflip`` row, whose label it would hide), with its colour ops for the ``demo`` base and without them for
+the ``crop`` base (whose SSL views have none).
 
 Usage (from the repository root)::
 
@@ -35,20 +39,22 @@ from typing import Any
 
 import torch
 
-from essl_aug.experiments.augment import ViewAugment
-from essl_aug.experiments.demo import DATASETS, load_dataset
-from essl_aug.experiments.options import (
+from benchmarks.toolkit.demo import DATASETS, load_dataset
+from benchmarks.toolkit.options import (
+    add_run_options,
     batch_size,
     non_negative_float,
-    parse_device,
     parse_family,
     parse_seeds,
     positive_int,
+    reported,
     set_threads,
 )
-from essl_aug.experiments.pretrain import PretrainConfig
-from essl_aug.experiments.report import check_output_dir, fmt
-from essl_aug.experiments.study import paired_difference, random_init_accuracy, run_study, write_study
+from benchmarks.toolkit.pretrain import PretrainConfig
+from benchmarks.toolkit.report import check_output_dir, fmt
+from benchmarks.toolkit.study import paired_difference, random_init_accuracy, run_study, write_study
+from benchmarks.toolkit.views import view
+from essl_aug.views import ViewPipeline
 
 FAMILIES = ("rotation", "vflip", "jigsaw", "blur", "invert", "hflip", "grayscale")
 #: The default epochs per dataset (Fashion-MNIST: the demo's).
@@ -57,16 +63,16 @@ EPOCHS = {"digits": 20, "fashion-mnist": DATASETS["fashion-mnist"].epochs}
 FILES = ("quality.json", "quality.png")
 
 
-def bases(dataset: str = "digits") -> dict[str, ViewAugment]:
+def bases(dataset: str = "digits") -> dict[str, ViewPipeline]:
     """Base augmentations: ``crop`` is the paper's diagnostic (random resized crops only); ``demo`` is the demo's
     SimCLR view for ``dataset`` (on the digits: crops, colour jitter and grayscale).
 
     Example:
-        >>> sorted(bases()), bases("fashion-mnist")["crop"].size
-        (['crop', 'demo'], 28)
+        >>> sorted(bases()), bases("fashion-mnist")["crop"].names, bases("fashion-mnist")["crop"]["resized_crop"].size
+        (['crop', 'demo'], ('resized_crop',), (28, 28))
     """
-    demo = DATASETS[dataset].view
-    return {"crop": ViewAugment(size=demo.size, scale=(0.2, 1.0)), "demo": demo}
+    recipe = DATASETS[dataset]
+    return {"crop": view(recipe.size, (0.2, 1.0), channels=recipe.channels), "demo": recipe.view}
 
 
 #: The base augmentations of the digits.
@@ -93,21 +99,19 @@ def quality(
     """Run the diagnostic; returns the JSON payload (also written to ``out/quality.json``, plot ``quality.png``).
 
     ``epochs`` defaults to :data:`EPOCHS` of ``dataset``; ``dataset``, ``data`` and ``train_size`` are those of
-    :func:`~essl_aug.experiments.demo.load_dataset`. ``out`` is checked before the data are loaded.
+    :func:`~benchmarks.toolkit.demo.load_dataset`. ``out`` is checked before the data are loaded.
     """
     started = time.perf_counter()
     check_output_dir(out, FILES)
     images = load_dataset(dataset, data, train_size, limit)
     epochs = EPOCHS[dataset] if epochs is None else epochs
-    view = bases(dataset)[base]
     cfg = PretrainConfig(
         essl=None,
-        weight=weight,
         epochs=epochs,
         batch_size=batch_size,
         width=width,
-        view=view,
-        essl_view=dataclasses.replace(view, size=view.size // 2, hflip=0.0),
+        view=bases(dataset)[base],
+        extra_photometric=base == "demo",
     )
     plan = {}
     for fam in families:
@@ -116,7 +120,7 @@ def quality(
         plan[name] = {
             "baseline": cfg,
             "invariant": dataclasses.replace(cfg, invariance=fam),
-            "E-SSL": dataclasses.replace(cfg, essl=fam, num_per_batch=per_batch),
+            "E-SSL": dataclasses.replace(cfg, essl={"transform": fam, "lambda": weight}, num_per_batch=per_batch),
         }
     rows = run_study(images, plan, seeds, device, progress, "quality")
     floor = random_init_accuracy(images, width, seeds, device)
@@ -210,15 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=8,
         help="jigsaw permutations per step in E-SSL (default 8 of 24, as the reference ImageNet; 24 = all)",
     )
-    p.add_argument("--device", type=parse_device, default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
-    p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: usable cores)")
-    p.add_argument("--out", default="results/quality")
-    p.add_argument(
-        "--quick",
-        action="store_true",
-        help="smoke run: 1 seed, 1 epoch, 128 images, tiny CNN (numbers are meaningless)",
-    )
-    p.add_argument("--no-progress", action="store_true")
+    add_run_options(p, "results/quality", "smoke run: 1 seed, 1 epoch, 128 images, tiny CNN (numbers are meaningless)")
     return p
 
 
@@ -229,8 +225,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     sizes: dict[str, Any] = dict(seeds=args.seeds, epochs=args.epochs, width=16, batch_size=args.batch_size, limit=None)
     if args.quick:
         sizes = dict(seeds=[0], epochs=1, width=4, batch_size=64, limit=128)
-    try:
-        quality(
+    return reported(
+        "benchmarks.quality",
+        lambda: quality(
             args.families,
             weight=args.weight,
             base=args.base,
@@ -242,11 +239,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             data=args.data,
             train_size=args.train_size,
             **sizes,
-        )
-    except (OSError, ValueError, ImportError) as err:
-        print(f"benchmarks.quality: {err}", file=sys.stderr)
-        return 2
-    return 0
+        ),
+    )
 
 
 if __name__ == "__main__":

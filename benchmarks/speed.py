@@ -4,15 +4,18 @@ For each family x mode (``random``, ``all``) x batch shape x dtype x device, the
 (``torch.utils.benchmark``, median and IQR of ``blocked_autorange``) of:
 
 - ``floor``: ``x.clone()`` (one read and one write of the batch); in ``all`` mode a K-times larger clone;
-- ``essl_aug``: :class:`essl_aug.EquivariantTransform` (labels drawn inside the timed call);
+- ``essl_aug``: :class:`essl_aug.EquivariantTransform` (labels drawn inside the timed call), the plain forms (the
+  default);
+- ``essl_aug_fast``: the same call inside ``with essl_aug.fast_forms():`` (the special forms, chosen by that switch
+  only), for the cases where they run other ops than the plain forms (their memory traffic differs);
 - ``kornia``: kornia's equivalent augmentation (per-image parameters; float only);
 - ``torchvision``: the ``torchvision.transforms.v2.functional`` op on the whole batch with one element
   (torchvision cannot draw per-image parameters, so this is a lower bound for it);
 - ``reference``: the E-SSL reference ops for rotation (``rotate_images`` all four; the ``single=True``
   per-image Python loop over ``torch.rot90``).
 
-Beside the times, each case's memory traffic (:mod:`benchmarks.traffic`: bytes read and written by the ops of
-the form this device runs, over the floor's bytes, and the kernels run; the label draw excluded).
+Beside the times, each case's memory traffic (:mod:`benchmarks.traffic`: bytes read and written by the plain and the
+special forms, over the floor's bytes, and the kernels run; the label draw excluded).
 
 Ratios are to the floor measured in the same round. Rounds are repeated and the cases interleaved, and the
 medians over rounds are reported, because shared machines are noisy. On Linux the script re-executes itself
@@ -36,7 +39,7 @@ import platform
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -45,7 +48,7 @@ import torch
 from torch.utils.benchmark import Timer
 
 import essl_aug
-from essl_aug import BlurLevels, EquivariantTransform, build_family
+from essl_aug import EquivariantTransform, RandomBlurLevels, _kernels, build_family, fast_forms
 
 FAMILIES = ("rotation", "vflip", "hflip", "jigsaw", "invert", "blur", "grayscale")
 SHAPES = ((256, 3, 32, 32), (64, 3, 224, 224), (256, 3, 16, 16))
@@ -93,8 +96,9 @@ def _kornia_op(name: str, x: torch.Tensor) -> Callable[[], object] | None:
         aug = K.RandomInvert(p=0.5)
     elif name == "grayscale":
         aug = K.RandomGrayscale(p=0.5)
-    elif name == "blur":
-        table = BlurLevels().kernel_table(x.device, x.dtype)  # kornia's fastest exact equivalent
+    elif name == "blur":  # kornia's fastest exact equivalent: the family's kernels (zero-padded), one per image
+        levels = RandomBlurLevels()
+        table = _kernels.blur_kernel_table(levels.kernel_sizes, levels.sigmas).to(x.device, x.dtype)
 
         def blur() -> torch.Tensor:
             labels = torch.randint(table.shape[0], (x.shape[0],), device=x.device)
@@ -218,9 +222,9 @@ def time_call(fn: Callable[[], object], device: torch.device, min_run_time: floa
 
 
 def _traffic(row: dict) -> dict:
-    """The traffic of the form this device runs (``benchmarks.traffic``): bytes moved over the floor's, kernels."""
-    entry = row["cpu"]  # the default forms: the eager CPU forms on a CPU, the one-pass forms elsewhere
-    return {"ratio_to_floor": entry["ratio"], "kernels": entry["kernels"]}
+    """The traffic of the plain and the special forms (``benchmarks.traffic``): bytes moved over the floor's,
+    kernels."""
+    return {form: {"ratio_to_floor": row[form]["ratio"], "kernels": row[form]["kernels"]} for form in ("plain", "fast")}
 
 
 def _cases(args: argparse.Namespace, device: torch.device) -> list[dict]:
@@ -244,9 +248,12 @@ def _cases(args: argparse.Namespace, device: torch.device) -> list[dict]:
                     t = EquivariantTransform(family, mode=mode)
                     k = family.num_classes if mode == "all" else 1
                     big = x.repeat(k, 1, 1, 1) if k > 1 else x
+                    moved = traffic.measure(family, mode, x)
+                    special = moved["plain"]["ops"] != moved["fast"]["ops"]  # the switch runs other ops here
                     ops: dict[str, Callable[[], object] | None] = {
                         "floor": big.clone,
                         "essl_aug": partial(t, x),
+                        "essl_aug_fast": fast_forms()(partial(t, x)) if special else None,
                         "kornia": _kornia_op(name, x) if mode == "random" else None,
                         "torchvision": _torchvision_op(name, x),
                         "reference": _reference_op(name, mode, x),
@@ -259,7 +266,7 @@ def _cases(args: argparse.Namespace, device: torch.device) -> list[dict]:
                             "dtype": dtype_name,
                             "device": device.type,
                             "num_classes": family.num_classes,
-                            "traffic": _traffic(traffic.measure(family, mode, x)),
+                            "traffic": _traffic(moved),
                             "ops": {key: op for key, op in ops.items() if op is not None},
                         }
                     )
@@ -287,6 +294,18 @@ def time_rounds(
     return rounds
 
 
+def summarise(per_round: list[dict[str, tuple[float, float]]], key: str) -> dict[str, Any]:
+    """Op ``key``'s timings over the rounds of one case (:func:`time_rounds`): the median over rounds of its median
+    and IQR, the median of its ratio to the floor of the same round, and every round's median."""
+    ms = [t[key][0] for t in per_round]
+    return {
+        "median_ms": statistics.median(ms),
+        "iqr_ms": statistics.median(t[key][1] for t in per_round),
+        "ratio_to_floor": statistics.median(t[key][0] / t["floor"][0] for t in per_round),
+        "rounds_ms": ms,
+    }
+
+
 def run(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -295,15 +314,7 @@ def run(args: argparse.Namespace) -> dict:
     results = []
     for case, per_round in zip(cases, rounds, strict=True):
         row = {k: v for k, v in case.items() if k != "ops"}
-        for key in case["ops"]:
-            ms = [t[key][0] for t in per_round]
-            ratios = [t[key][0] / t["floor"][0] for t in per_round]
-            row[key] = {
-                "median_ms": statistics.median(ms),
-                "iqr_ms": statistics.median(t[key][1] for t in per_round),
-                "ratio_to_floor": statistics.median(ratios),
-                "rounds_ms": ms,
-            }
+        row.update({key: summarise(per_round, key) for key in case["ops"]})
         results.append(row)
     return {
         "machine": machine(args.threads, device),
@@ -319,45 +330,49 @@ def run(args: argparse.Namespace) -> dict:
 # -- reporting ---------------------------------------------------------------------------------------------------------
 
 
-def _fmt(row: dict, key: str) -> str:
+def ratio_cell(row: dict, key: str) -> str:
+    """Op ``key``'s ratio to the floor in a table cell (``"-"`` where it was not timed or failed)."""
     entry = row.get(key)
     if entry is None or entry["ratio_to_floor"] != entry["ratio_to_floor"]:
         return "-"
     return f"{entry['ratio_to_floor']:.1f}x"
 
 
-def _fmt_traffic(row: dict) -> str:
-    entry = row.get("traffic")  # absent from reports written before it was measured
+def _fmt_traffic(row: dict, form: str) -> str:
+    entry = row.get("traffic", {}).get(form)  # absent from reports written before it was measured
     return "-" if entry is None else f"{entry['ratio_to_floor']:.2f}x ({entry['kernels']})"
 
 
 def table(report: dict) -> str:
-    """A Markdown table of the results: ms of the floor and of essl_aug, every op's ratio to the floor, and
-    essl_aug's memory traffic (bytes read and written over the floor's, and kernels run; labels' draw excluded)."""
+    """A Markdown table of the results: ms of the floor and of essl_aug, every op's ratio to the floor (essl_aug's
+    plain forms, and its special forms under ``essl_aug.fast_forms()`` where they differ), and essl_aug's memory
+    traffic in both forms (bytes read and written over the floor's, and kernels run; labels' draw excluded)."""
     lines = [
-        "| family | mode | shape | dtype | floor ms | essl_aug ms | essl_aug | kornia "
-        "| torchvision (1 elem.) | reference | traffic (kernels) |",
-        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| family | mode | shape | dtype | floor ms | essl_aug ms | essl_aug | essl_aug fast forms | kornia "
+        "| torchvision (1 elem.) | reference | traffic (kernels) | fast-form traffic (kernels) |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in report["results"]:
         shape = "x".join(str(s) for s in row["shape"])
         lines.append(
             f"| {row['family']} | {row['mode']} | {shape} | {row['dtype']} | {row['floor']['median_ms']:.3f} | "
-            f"{row['essl_aug']['median_ms']:.3f} | {_fmt(row, 'essl_aug')} | {_fmt(row, 'kornia')} | "
-            f"{_fmt(row, 'torchvision')} | {_fmt(row, 'reference')} | {_fmt_traffic(row)} |"
+            f"{row['essl_aug']['median_ms']:.3f} | {ratio_cell(row, 'essl_aug')} | "
+            f"{ratio_cell(row, 'essl_aug_fast')} | {ratio_cell(row, 'kornia')} | {ratio_cell(row, 'torchvision')} | "
+            f"{ratio_cell(row, 'reference')} | "
+            f"{_fmt_traffic(row, 'plain')} | {_fmt_traffic(row, 'fast')} |"
         )
     return "\n".join(lines)
 
 
 def plot(report: dict, path: Path) -> None:
     """Bar chart of the ratio to the floor (log scale), one panel per shape, float32."""
-    from essl_aug.experiments.report import pyplot
+    from benchmarks.toolkit.report import pyplot
 
     plt = pyplot()
 
     rows = [r for r in report["results"] if r["dtype"] == "float32"] or report["results"]
     shapes = sorted({tuple(r["shape"]) for r in rows}, key=lambda s: -s[-1])
-    keys = ("essl_aug", "kornia", "torchvision", "reference")
+    keys = ("essl_aug", "essl_aug_fast", "kornia", "torchvision", "reference")
     fig, axes = plt.subplots(len(shapes), 1, figsize=(11, 3.2 * len(shapes)), squeeze=False)
     for ax, shape in zip(axes[:, 0], shapes, strict=True):
         sub = [r for r in rows if tuple(r["shape"]) == shape]
@@ -377,6 +392,34 @@ def plot(report: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def batch_shapes(
+    args: argparse.Namespace, quick: Sequence[tuple[int, ...]], full: Sequence[tuple[int, ...]]
+) -> list[tuple[int, ...]]:
+    """The batch shapes of a run: ``--shapes`` (``BxCxHxW`` texts) when given, else ``quick`` under ``--quick``, else
+    ``full``."""
+    if args.shapes is not None:
+        return [tuple(int(s) for s in shape.split("x")) for shape in args.shapes]
+    return list(quick) if args.quick else list(full)
+
+
+def report_run(
+    args: argparse.Namespace,
+    argv: Sequence[str] | None,
+    run: Callable[[argparse.Namespace], dict],
+    stem: str,
+    table: Callable[[dict], str],
+    plot: Callable[[dict, Path], None],
+) -> dict:
+    """A timing script's main: re-execute with the mmap threshold raised (a command-line run, ``argv`` None, that is
+    neither ``--quick`` nor ``--default-malloc``), ``run(args)``, and write the report ``stem`` (``stem_quick`` under
+    ``--quick``) into ``--out-dir`` (:func:`write_report`); returns the report."""
+    if argv is None and not args.quick and not args.default_malloc:
+        raise_mmap_threshold()
+    report = run(args)
+    write_report(report, args.out_dir, f"{stem}_quick" if args.quick else stem, table(report), plot)
+    return report
+
+
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="CI smoke run: one small shape, float32, one round")
@@ -391,24 +434,14 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out-dir", type=Path, default=Path(__file__).resolve().parent / "results")
     p.add_argument("--default-malloc", action="store_true", help="keep glibc's default mmap threshold")
     args = p.parse_args(argv)
-    if args.shapes is not None:
-        args.shapes = [tuple(int(s) for s in shape.split("x")) for shape in args.shapes]
-    elif args.quick:
-        args.shapes = [(8, 3, 16, 16)]
-    else:
-        args.shapes = list(SHAPES)
+    args.shapes = batch_shapes(args, [(8, 3, 16, 16)], SHAPES)
     if args.quick:
         args.repeats, args.min_run_time, args.dtypes = 1, 0.01, ["float32"]
     return args
 
 
 def main(argv: list[str] | None = None) -> dict:
-    args = _parse(argv)
-    if argv is None and not args.quick and not args.default_malloc:
-        raise_mmap_threshold()
-    report = run(args)
-    write_report(report, args.out_dir, "speed_quick" if args.quick else "speed", table(report), plot)
-    return report
+    return report_run(_parse(argv), argv, run, "speed", table, plot)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """What E-SSL costs per training step: SimCLR against E-SimCLR variants, wall time of one full step.
 
-One step is one call of the toolkit's training loop (:func:`essl_aug.experiments.pretrain_loop`, one epoch of one
+One step is one call of the toolkit's training loop (:func:`benchmarks.toolkit.pretrain_loop`, one epoch of one
 batch): the two SimCLR views and the extra E-SSL view are augmented, the backbone, projector and E-SSL head run
 forward, the loss runs backward and the optimiser steps. Variants, each with its own model, optimiser and
 generator (every backbone starts from the same weights):
@@ -14,14 +14,16 @@ generator (every backbone starts from the same weights):
 Two models, each with its own recipe:
 
 - ``resnet18``: ResNet-18 with the CIFAR stem at 32 px (the reference CIFAR-10 recipe of
-  :mod:`benchmarks.cifar10`: projector 512-2048-2048, cross-view InfoNCE, SGD, reference head 512-2048-2048-4,
-  16 px extra view), uint8 input batches;
-- ``demo_cnn``: the small CNN of ``essl-aug demo`` (width 16) at its 16 px images (NT-Xent, AdamW, head
+  :mod:`benchmarks.cifar10`: its view pipelines, projector 512-2048-2048, cross-view InfoNCE, SGD, reference head
+  512-2048-2048-4, 16 px extra view), uint8 input batches;
+- ``demo_cnn``: the small CNN of the demo (:mod:`benchmarks.demo`, width 16) at its 16 px images (NT-Xent, AdamW, head
   64-256-256-4, 8 px extra view), float input batches;
 - ``fashion_cnn``: the same CNN on the demo's Fashion-MNIST recipe (``--dataset fashion-mnist``: 28 px gray
   images, 14 px extra view), the runs of :mod:`benchmarks.fashion_mnist`.
 
-The inputs are random images (the time of a step does not depend on their content). 1 thread, glibc's mmap
+Every view is made by the library's pipelines (:mod:`essl_aug.views`; the extra view is the reference,
+:func:`essl_aug.views.extra_view`) and the E-SSL term is the library's :class:`~essl_aug.objectives.ESSL`. The inputs
+are random images (the time of a step does not depend on their content). 1 thread, glibc's mmap
 threshold raised, as :mod:`benchmarks.speed`; the transform call is timed as that benchmark times an op
 (``torch.utils.benchmark``), a step with ``time.perf_counter`` after one warm-up step per case (a ResNet-18 step
 lasts seconds). Rounds are repeated with every variant of every model interleaved, and the medians over rounds
@@ -55,17 +57,18 @@ import torch
 from torch import Tensor, nn
 
 from benchmarks import speed
-from benchmarks.cifar10 import Recipe
-from essl_aug import EquivarianceHead, EquivarianceLoss, EquivariantTransform
-from essl_aug.experiments.augment import ViewAugment
-from essl_aug.experiments.data import normalise
-from essl_aug.experiments.demo import DATASETS, run_demo
-from essl_aug.experiments.models import SmallCNN, projector
-from essl_aug.experiments.pretrain import PretrainConfig, pretrain_loop
-from essl_aug.experiments.report import environment, pyplot, rounded
-from essl_aug.experiments.resnet import CifarResNet18
-from essl_aug.experiments.simclr import info_nce_cross_view, nt_xent
+from benchmarks.cifar10 import VIEW, Recipe
+from benchmarks.toolkit.demo import DATASETS, run_demo
+from benchmarks.toolkit.models import SmallCNN, projector
+from benchmarks.toolkit.pretrain import PretrainConfig, pretrain_loop
+from benchmarks.toolkit.report import environment, pyplot, rounded
+from benchmarks.toolkit.resnet import CifarResNet18
+from benchmarks.toolkit.simclr import info_nce_cross_view, nt_xent
+from benchmarks.toolkit.views import output_shape
+from essl_aug import EquivariantTransform
+from essl_aug.objectives import ESSL, Objectives
 from essl_aug.transform import Mode
+from essl_aug.views import TwoViews, ViewPipeline
 
 FAMILY = "rotation"
 THREADS = 1  # torch threads of the steps (torch.utils.benchmark times the transform call with 1 thread too)
@@ -130,7 +133,7 @@ class StepCase:
     head_hidden: tuple[int, ...] | None
     channels: int
     backbone: nn.Module
-    essl: EquivarianceLoss | None
+    essl: ESSL | None
     step: Callable[[], object]
     transform: Callable[[], object] | None
 
@@ -146,8 +149,8 @@ class _Setup:
     optimizer: Callable[[list[nn.Parameter], int], torch.optim.Optimizer]
     head_hidden: tuple[int, ...]
     weight: float
-    view: Callable[[Tensor, torch.Generator], Tensor]
-    essl_view: Callable[[Tensor, torch.Generator], Tensor]
+    view: ViewPipeline
+    extra_view: ViewPipeline
     image_px: int
     essl_px: int
     uint8: bool
@@ -158,8 +161,7 @@ def _setup(model: str, full_size: bool) -> _Setup:
     """``model``'s recipe, with the extra view at full size or at the recipe's size."""
     if model == "resnet18":
         ref = Recipe()
-        view = ViewAugment(size=32, scale=(0.2, 1.0), hflip=0.5, jitter=0.8, grayscale=0.2)
-        small = view if full_size else dataclasses.replace(view, size=ref.essl_size)
+        extra = ref.extra_view(32 if full_size else None)
         resnet = CifarResNet18(width=ref.width)
         return _Setup(
             backbone=resnet,
@@ -169,19 +171,20 @@ def _setup(model: str, full_size: bool) -> _Setup:
             optimizer=lambda params, batch: torch.optim.SGD(
                 params, lr=ref.base_lr * batch / 256, momentum=0.9, weight_decay=ref.weight_decay
             ),
-            head_hidden=(2048, 2048),  # EquivarianceHead's default: the reference CIFAR-10 head
+            head_hidden=ref.essl.hidden,  # the reference CIFAR-10 head, 2048-2048
             weight=ref.weight,
-            view=lambda x, g: normalise(view(x, g)),
-            essl_view=lambda x, g: normalise(small(x, g)),
-            image_px=view.size,
-            essl_px=small.size,
+            view=VIEW,
+            extra_view=extra,
+            image_px=32,
+            essl_px=_side(extra, 32),
             uint8=True,
         )
     if model in ("demo_cnn", "fashion_cnn"):
         cfg = PretrainConfig()
         data = DATASETS["digits" if model == "demo_cnn" else "fashion-mnist"]
-        base, extra = data.view, data.view if full_size else data.essl_view
-        channels = 3 if model == "demo_cnn" else 1
+        px, channels = data.size, data.channels
+        block = cfg.block if not full_size else dataclasses.replace(cfg, essl={"crop_size": px}).block
+        extra = block.extra_view(px, photometric=cfg.extra_photometric, normalize=None)
         net = SmallCNN(channels, _DEMO_WIDTH)
         return _Setup(
             backbone=net,
@@ -189,16 +192,21 @@ def _setup(model: str, full_size: bool) -> _Setup:
             projector=projector(net.out_features),
             ssl_loss=partial(nt_xent, temperature=cfg.temperature),
             optimizer=lambda params, batch: torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay),
-            head_hidden=tuple(cfg.head_hidden),
-            weight=cfg.weight,
-            view=base,
-            essl_view=extra,
-            image_px=base.size,
-            essl_px=extra.size,
+            head_hidden=cfg.block.hidden,
+            weight=cfg.block.weight,
+            view=data.view,
+            extra_view=extra,
+            image_px=px,
+            essl_px=_side(extra, px),
             uint8=False,
             channels=channels,
         )
     raise ValueError(f"`model` must be one of {MODELS}, got {model!r}.")
+
+
+def _side(pipeline: ViewPipeline, px: int) -> int:
+    """The side of the views ``pipeline`` makes of ``px`` x ``px`` images."""
+    return output_shape(pipeline, (1, 1, px, px))[-1]
 
 
 def build_step(model: str, variant: Variant, batch: int, seed: int = 0) -> StepCase:
@@ -212,12 +220,11 @@ def build_step(model: str, variant: Variant, batch: int, seed: int = 0) -> StepC
         r = _setup(model, variant.full_size)
         backbone, proj = r.backbone, r.projector
         gen = torch.Generator().manual_seed(seed)
-        essl: EquivarianceLoss | None = None
+        essl: ESSL | None = None
         params = [*backbone.parameters(), *proj.parameters()]
         if variant.mode is not None:
-            transform = EquivariantTransform(FAMILY, mode=variant.mode, balanced=variant.balanced, generator=gen)
-            head = EquivarianceHead(r.features, transform.num_classes, hidden=r.head_hidden)
-            essl = EquivarianceLoss(transform, head=head, weight=r.weight)
+            transform = EquivariantTransform(FAMILY, mode=variant.mode, balanced=variant.balanced)
+            essl = ESSL(transform, r.features, weight=r.weight, hidden=r.head_hidden)
             params += list(essl.parameters())
         shape = (batch, r.channels, r.image_px, r.image_px)
         if r.uint8:
@@ -225,32 +232,30 @@ def build_step(model: str, variant: Variant, batch: int, seed: int = 0) -> StepC
         else:
             data = torch.rand(shape, generator=gen)
     optimizer = r.optimizer(params, batch)
-    view, essl_view = r.view, r.essl_view
+    views, extra = TwoViews(r.view), r.extra_view
+    objectives = None if essl is None else Objectives({"essl": essl})
     lr = float(optimizer.param_groups[0]["lr"])
-    prepare: Callable[[Tensor], Tensor] | None = (lambda x: x.float().div_(255)) if r.uint8 else None
 
     def step() -> object:
         return pretrain_loop(
             backbone,
             proj,
             data,
-            views=lambda x, g: (view(x, g), view(x, g)),
+            views=views,
             ssl_loss=r.ssl_loss,
             optimizer=optimizer,
             lr=lambda _step: lr,
             epochs=1,
             batch_size=batch,
             generator=gen,
-            essl=essl,
-            essl_view=essl_view,
-            prepare=prepare,
+            objectives=objectives,
+            extra=lambda x, g: extra(x, g)[0],
         )
 
     transform_call: Callable[[], object] | None = None
     if essl is not None:
-        x = data if prepare is None else prepare(data)
-        extra_view = essl_view(x, torch.Generator().manual_seed(seed + 1))
-        transform_call = partial(essl.transform, extra_view)
+        extra_view = extra(data, torch.Generator().manual_seed(seed + 1))[0]
+        transform_call = partial(essl.transform, extra_view, gen)
     return StepCase(
         model=model,
         variant=variant,
@@ -475,12 +480,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    args = _parse(argv)
-    if argv is None and not args.quick and not args.default_malloc:
-        speed.raise_mmap_threshold()
-    report = rounded(run(args))  # 6 significant digits
-    speed.write_report(report, args.out_dir, "step_cost_quick" if args.quick else "step_cost", table(report), plot)
-    return report
+    return speed.report_run(_parse(argv), argv, lambda args: rounded(run(args)), "step_cost", table, plot)  # 6 digits
 
 
 if __name__ == "__main__":

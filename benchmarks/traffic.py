@@ -21,14 +21,15 @@ byte counts. What it cannot see is what a kernel does inside (a ``gather`` readi
 hit): bytes here are what each kernel must move at least, its compulsory traffic.
 
 Each family x mode (``random``, ``all``) x dtype (float32, bfloat16, uint8 where the family is exact) x shape is
-measured on the call that moves pixels: ``apply_unchecked(x, labels)`` with labels drawn beforehand in ``random``
-mode, ``apply_all(x)`` in ``all`` mode (what :class:`essl_aug.EquivariantTransform` runs after drawing labels). The
-label draw is reported on its own (``labels`` columns). Ratios are to the floor's bytes: one read and one write of
-the output (``x.clone()``; a K-times larger one in ``all`` mode).
+measured on the call that moves pixels: the family's op on checked images and labels (``Family._op``: what
+:class:`essl_aug.EquivariantTransform` runs once it has drawn the labels, without the checks of ``apply``), with
+labels drawn beforehand in ``random`` mode and every element in ``all`` mode. The label draw is reported on its own
+(``labels`` columns). Ratios are to the floor's bytes: one read and one write of the output (``x.clone()``; a
+K-times larger one in ``all`` mode).
 
-Two forms per case: the one-pass forms of :mod:`essl_aug._kernels` that a GPU (and autograd, ``torch.compile``)
-runs, selected on the CPU by turning :func:`essl_aug._cpu.enabled` off as the tests do (the main column), and
-the eager CPU forms of :mod:`essl_aug._cpu` (second column).
+Two forms per case: the plain forms (the default, and what autograd and ``torch.compile`` always run; the ``plain``
+column), and the special forms chosen by the library's one switch, ``with essl_aug.fast_forms():`` (the ``fast``
+column; the same as the plain forms where the op has no special form).
 
 Usage (from the repository root)::
 
@@ -38,11 +39,10 @@ Usage (from the repository root)::
 from __future__ import annotations
 
 import argparse
-import contextlib
 import platform
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -53,7 +53,7 @@ from torch.utils._pytree import tree_flatten
 
 import essl_aug
 from benchmarks.speed import _images, compact_json
-from essl_aug import EquivariantTransform, TransformFamily, _cpu, build_family
+from essl_aug import EquivariantTransform, Family, build_family, fast_forms
 from essl_aug.registry import family_names
 
 #: Products measured beside the single families (the dihedral group as a product, and a three-factor one).
@@ -185,25 +185,14 @@ def count(fn: Callable[[], object]) -> Traffic:
     return counter.traffic
 
 
-@contextlib.contextmanager
-def one_pass_forms() -> Iterator[None]:
-    """Run the one-pass forms (the forms a GPU runs) on the CPU: :func:`essl_aug._cpu.enabled` turned off."""
-    enabled = _cpu.enabled
-    _cpu.enabled = lambda t: False  # type: ignore[assignment]  # a constant in place of the module's function
-    try:
-        yield
-    finally:
-        _cpu.enabled = enabled
-
-
-def families() -> dict[str, TransformFamily]:
+def families() -> dict[str, Family]:
     """Every registered family by name, then the products of :data:`PRODUCTS`."""
     out = {name: build_family(name) for name in family_names()}
     out.update({name: build_family(parts) for name, parts in PRODUCTS.items()})
     return out
 
 
-def _accepts(family: TransformFamily, x: torch.Tensor) -> bool:
+def _accepts(family: Family, x: torch.Tensor) -> bool:
     if x.dtype not in family.dtypes:
         return False
     try:
@@ -223,8 +212,8 @@ def _entry(t: Traffic, floor: int) -> dict:
     }
 
 
-def measure(family: TransformFamily, mode: Literal["random", "all"], x: torch.Tensor, seed: int = 0) -> dict:
-    """One row: the one-pass and CPU forms' traffic of ``family`` in ``mode`` on ``x``, and the labels' draw."""
+def measure(family: Family, mode: Literal["random", "all"], x: torch.Tensor, seed: int = 0) -> dict:
+    """One row: the plain and the special forms' traffic of ``family`` in ``mode`` on ``x``, and the labels' draw."""
     transform = EquivariantTransform(family, mode=mode, generator=torch.Generator(device=x.device).manual_seed(seed))
     k = family.num_classes if mode == "all" else 1
     floor = 2 * k * x.numel() * x.element_size()
@@ -233,23 +222,24 @@ def measure(family: TransformFamily, mode: Literal["random", "all"], x: torch.Te
         labels = transform.sample_labels(x.shape[0], x.device)
 
         def call() -> object:
-            return family.apply_unchecked(x, labels)
+            return family._op(x, labels)
     else:
         b, n = x.shape[0], family.num_classes
         labels_traffic = count(lambda: torch.arange(n, device=x.device).repeat_interleave(b))
 
         def call() -> object:
-            return family.apply_all(x)
+            return family._op(x, None)
 
-    with one_pass_forms():
-        call()  # warm-up: the tables each op caches are built once, outside the count
-        one_pass = count(call)
-    call()
-    cpu = count(call)
+    family.check(x)
+    call()  # warm-up: the tables each op caches are built once, outside the count
+    plain = count(call)
+    with fast_forms():
+        call()
+        fast = count(call)
     return {
         "floor_bytes": floor,
-        "one_pass": _entry(one_pass, floor),
-        "cpu": _entry(cpu, floor),
+        "plain": _entry(plain, floor),
+        "fast": _entry(fast, floor),
         "labels": {"bytes": labels_traffic.total, "kernels": labels_traffic.kernels},
     }
 
@@ -280,17 +270,17 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def table(report: dict) -> str:
-    """Markdown: per case the total traffic as a ratio to the floor and the kernels, one-pass and CPU forms."""
+    """Markdown: per case the total traffic as a ratio to the floor and the kernels, plain and special forms."""
     lines = [
-        "| family | mode | shape | dtype | one-pass traffic | kernels | CPU-form traffic | kernels | labels bytes |",
+        "| family | mode | shape | dtype | plain-form traffic | kernels | fast-form traffic | kernels | labels bytes |",
         "|---|---|---|---|---:|---:|---:|---:|---:|",
     ]
     for row in report["results"]:
         shape = "x".join(str(s) for s in row["shape"])
-        one, cpu = row["one_pass"], row["cpu"]
+        plain, fast = row["plain"], row["fast"]
         lines.append(
-            f"| {row['family']} | {row['mode']} | {shape} | {row['dtype']} | {one['ratio']:.2f}x | {one['kernels']} | "
-            f"{cpu['ratio']:.2f}x | {cpu['kernels']} | {row['labels']['bytes']} |"
+            f"| {row['family']} | {row['mode']} | {shape} | {row['dtype']} | {plain['ratio']:.2f}x | "
+            f"{plain['kernels']} | {fast['ratio']:.2f}x | {fast['kernels']} | {row['labels']['bytes']} |"
         )
     return "\n".join(lines)
 

@@ -1,11 +1,11 @@
 """Speed of the two-view SimCLR recipe on a batch: essl_aug against kornia, torchvision per image, and the floor.
 
 For each batch shape (uint8 images by default), the median time to produce both SimCLR views of the batch
-(lightly's ``SimCLRTransform`` values, :func:`essl_aug.augment.recipes.simclr`: random resized crop, flip, colour
+(lightly's ``SimCLRTransform`` values, :func:`essl_aug.views.simclr`: random resized crop, flip, colour
 jitter p=0.8, grayscale p=0.2, blur p=0.5, normalisation) with:
 
 - ``floor``: ``x.clone()`` of the input batch (one read and one write);
-- ``essl_aug``: :func:`~essl_aug.augment.recipes.simclr` (augmentations on the input's dtype, conversion and
+- ``essl_aug``: :func:`~essl_aug.views.simclr` (augmentations on the input's dtype, conversion and
   normalisation fused at the end; every parameter drawn and returned);
 - ``essl_aug_float32``: the same recipe with ``compute_dtype=torch.float32`` (converted first);
 - ``kornia``: ``kornia.augmentation.AugmentationSequential`` with the same recipe, called once per view, on the
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -37,9 +36,9 @@ import torch
 from torch import Tensor
 
 import essl_aug
-from benchmarks.speed import machine, raise_mmap_threshold, time_rounds, write_report
-from essl_aug.augment.blur import GaussianBlur
-from essl_aug.augment.recipes import IMAGENET_NORMALIZE, simclr
+from benchmarks.speed import batch_shapes, machine, ratio_cell, report_run, summarise, time_rounds
+from essl_aug import RandomGaussianBlur
+from essl_aug.views import IMAGENET_NORMALIZE, simclr
 
 #: (B, C, H, W) of the input batch and the crop size: CIFAR-sized and ImageNet-sized.
 SHAPES = ((256, 3, 32, 32), (64, 3, 224, 224))
@@ -55,7 +54,7 @@ def _images(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) ->
 
 def blur_kernel_size(size: int) -> int:
     """The kernel size essl_aug's blur uses on ``size`` x ``size`` crops (the anchors use the same)."""
-    return int(GaussianBlur().kernel_size_for(size, size))
+    return int(RandomGaussianBlur().kernel_size_for(size, size))
 
 
 def kornia_op(x: Tensor, size: int) -> Op:
@@ -130,14 +129,7 @@ def run(args: argparse.Namespace) -> dict:
         row = {k: v for k, v in case.items() if k != "ops"}
         row["device"] = device.type
         row["blur_kernel_size"] = blur_kernel_size(case["size"])
-        for key in case["ops"]:
-            ms = [t[key][0] for t in per_round]
-            row[key] = {
-                "median_ms": statistics.median(ms),
-                "iqr_ms": statistics.median(t[key][1] for t in per_round),
-                "ratio_to_floor": statistics.median(t[key][0] / t["floor"][0] for t in per_round),
-                "rounds_ms": ms,
-            }
+        row.update({key: summarise(per_round, key) for key in case["ops"]})
         results.append(row)
     return {
         "machine": machine(args.threads, device),
@@ -167,13 +159,6 @@ def _versions() -> dict[str, str]:
 # -- reporting ---------------------------------------------------------------------------------------------------------
 
 
-def _ratio(row: dict, key: str) -> str:
-    entry = row.get(key)
-    if entry is None or entry["ratio_to_floor"] != entry["ratio_to_floor"]:
-        return "-"
-    return f"{entry['ratio_to_floor']:.1f}x"
-
-
 def _speedup(row: dict, key: str) -> str:
     """How many times longer ``key`` takes than essl_aug (medians)."""
     entry, ours = row.get(key), row.get("essl_aug")
@@ -193,16 +178,17 @@ def table(report: dict) -> str:
         shape = "x".join(str(s) for s in row["shape"])
         line = (
             f"| {shape} | {row['dtype']} | {row['size']} | {row['device']} | {row['floor']['median_ms']:.3f} | "
-            f"{row['essl_aug']['median_ms']:.3f} | {_ratio(row, 'essl_aug')} |"
+            f"{row['essl_aug']['median_ms']:.3f} | {ratio_cell(row, 'essl_aug')} |"
         )
-        line += "".join(f" {_ratio(row, k)} |" for k in anchors) + "".join(f" {_speedup(row, k)} |" for k in anchors)
+        line += "".join(f" {ratio_cell(row, k)} |" for k in anchors)
+        line += "".join(f" {_speedup(row, k)} |" for k in anchors)
         lines.append(line)
     return "\n".join(lines)
 
 
 def plot(report: dict, path: Path) -> None:
     """Bars of every op's time over the floor (log scale), one group per shape."""
-    from essl_aug.experiments.report import pyplot
+    from benchmarks.toolkit.report import pyplot
 
     plt = pyplot()
     rows = report["results"]
@@ -239,12 +225,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out-dir", "--out", type=Path, default=Path(__file__).resolve().parent / "results")
     p.add_argument("--default-malloc", action="store_true", help="keep glibc's default mmap threshold")
     args = p.parse_args(argv)
-    if args.shapes is not None:
-        args.shapes = [tuple(int(s) for s in shape.split("x")) for shape in args.shapes]
-    elif args.quick:
-        args.shapes = [(4, 3, 24, 24)]
-    else:
-        args.shapes = list(SHAPES)
+    args.shapes = batch_shapes(args, [(4, 3, 24, 24)], SHAPES)
     if "floor" not in args.ops:
         args.ops = ["floor", *args.ops]
     if args.quick:
@@ -253,12 +234,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    args = _parse(argv)
-    if argv is None and not args.quick and not args.default_malloc:
-        raise_mmap_threshold()
-    report = run(args)
-    write_report(report, args.out_dir, "views_quick" if args.quick else "views", table(report), plot)
-    return report
+    return report_run(_parse(argv), argv, run, "views", table, plot)
 
 
 if __name__ == "__main__":

@@ -101,53 +101,6 @@ def check_labels(labels: Tensor, batch: int, num_classes: int, device: torch.dev
         torch._assert_async(((labels >= 0) & (labels < num_classes)).all(), f"`{name}` must lie in [0, {num_classes}).")
 
 
-def _byte_range(t: Tensor) -> tuple[int, int]:
-    """The addresses ``[start, end)`` of the memory that ``t`` spans (its first to its last element)."""
-    start = t.data_ptr()
-    last = sum((size - 1) * stride for size, stride in zip(t.shape, t.stride(), strict=True))
-    return start, start + (last + 1) * t.element_size()
-
-
-def overlaps(a: Tensor, b: Tensor) -> bool:
-    """True when the memory spanned by ``a`` and by ``b`` (first to last element) share any byte on one device.
-
-    Conservative: two interleaved views that touch different elements of one span (``x[:, ::2]`` and ``x[:, 1::2]``)
-    count as overlapping.
-    """
-    if a.numel() == 0 or b.numel() == 0 or a.device != b.device:
-        return False
-    a_start, a_end = _byte_range(a)
-    b_start, b_end = _byte_range(b)
-    return a_start < b_end and b_start < a_end
-
-
-def check_out(out: Tensor | None, like: Tensor, x: Tensor | None = None, name: str = "out") -> None:
-    """Raise unless ``out`` can receive a result shaped and typed like ``like`` without touching the input ``x``.
-
-    ``x`` defaults to ``like``. Any overlap between the bytes spanned by ``out`` and by ``x`` is refused (the input
-    is never modified), and so is an ``out`` whose elements share memory (a zero stride, as from ``expand``).
-    """
-    if out is None:
-        return
-    if not isinstance(out, Tensor):
-        raise TypeError(f"`{name}` must be a torch.Tensor or None, got {type(out).__name__}.")
-    if out.shape != like.shape or out.dtype != like.dtype or out.device != like.device:
-        raise ValueError(
-            f"`{name}` must match the result: shape {tuple(like.shape)}, {like.dtype} on {like.device}; "
-            f"got shape {tuple(out.shape)}, {out.dtype} on {out.device}."
-        )
-    if overlaps(out, like if x is None else x):
-        raise ValueError(
-            f"`{name}` must not be the input `x` or share any memory with it (the input is never modified in place); "
-            f"pass a separate buffer, e.g. `torch.empty_like({name})`."
-        )
-    if any(stride == 0 and size > 1 for size, stride in zip(out.shape, out.stride(), strict=True)):
-        raise ValueError(
-            f"`{name}` has elements that share memory (a zero stride, e.g. from `expand`); pass a buffer with one "
-            f"element per value, e.g. `{name}.contiguous()`."
-        )
-
-
 # -- parameters of the families (checked once, when a family or a cached table is built) --------------------------
 
 
@@ -166,10 +119,27 @@ def integer(value: object) -> int | None:
         return None
 
 
-def integers(values: Sequence[object]) -> list[int] | None:
-    """``values`` as ints when every one is an integer (see :func:`integer`), else None."""
-    ints = [integer(v) for v in values]
-    return None if any(v is None for v in ints) else [v for v in ints if v is not None]
+def listed(values: object) -> list[object] | None:
+    """The items of ``values`` as a list when it is a collection of items (not a string), else None."""
+    if isinstance(values, (str, bytes)):
+        return None
+    try:
+        return list(values)  # type: ignore[call-overload]
+    except TypeError:  # one number, or a 0-d tensor
+        return None
+
+
+def shown(values: object) -> str:
+    """``values`` for an error message: as a list when it is a collection, else as given."""
+    items = listed(values)
+    return repr(values) if items is None else repr(items)
+
+
+def integers(values: object) -> list[int] | None:
+    """``values`` as ints when it is a collection whose every item is an integer (see :func:`integer`), else None."""
+    items = listed(values)
+    ints = [] if items is None else [integer(v) for v in items]
+    return None if items is None or any(v is None for v in ints) else [v for v in ints if v is not None]
 
 
 def _real(value: object) -> float | None:
@@ -190,6 +160,34 @@ def check_finite(values: Sequence[float], name: str, positive: bool = False) -> 
         kind = "positive finite numbers" if positive else "finite numbers"
         raise ValueError(f"`{name}` must be {kind}, got {list(values)}.")
     return tuple(good)
+
+
+def number_or_pair(value: object, name: str, example: str) -> float | tuple[float, float]:
+    """A finite real number, or a pair ``(min, max)`` of finite real numbers with ``min <= max``; a ``TypeError``
+    naming ``name`` for anything else (a bool, a string, None), a ``ValueError`` with ``example`` for other values.
+    The caller checks the bounds."""
+    one = _real(value)
+    if one is None and not (isinstance(value, Sequence) and not isinstance(value, (str, bytes))):
+        raise TypeError(f"`{name}` must be a number or a (min, max) pair of numbers, got {type(value).__name__}.")
+    if one is not None and math.isfinite(one):
+        return one
+    pair = [] if one is not None else [_real(v) for v in value]  # type: ignore[attr-defined]
+    if len(pair) == 2 and pair[0] is not None and pair[1] is not None:
+        lo, hi = pair[0], pair[1]
+        if math.isfinite(lo) and math.isfinite(hi) and lo <= hi:
+            return lo, hi
+    raise ValueError(
+        f"`{name}` must be a finite number or a (min, max) pair of finite numbers with min <= max, e.g. {name}="
+        f"{example}; got {value!r}."
+    )
+
+
+def check_probability(p: object, name: str = "p") -> float:
+    """``p`` as a float in [0, 1]; ``ValueError`` naming ``name`` otherwise (a bool or a string is refused)."""
+    value = _real(p)
+    if value is None or not 0.0 <= value <= 1.0:
+        raise ValueError(f"`{name}` is a probability and must be a number in [0, 1], got {p!r}.")
+    return value
 
 
 def check_flag(value: object, name: str) -> bool:
@@ -236,14 +234,13 @@ def check_blur_levels(
     """Odd positive integer ``kernel_sizes`` and one finite positive sigma per size (``default_sigma(k)`` when None)."""
     sizes = integers(kernel_sizes)
     if not sizes or any(k < 1 or k % 2 == 0 for k in sizes):
-        raise ValueError(f"`kernel_sizes` must be positive odd integers, got {list(kernel_sizes)}.")
-    if sigmas is None:
-        sigmas = [default_sigma(k) for k in sizes]
-    values = [_real(s) for s in sigmas]
+        raise ValueError(f"`kernel_sizes` must be positive odd integers, got {shown(kernel_sizes)}.")
+    items = [default_sigma(k) for k in sizes] if sigmas is None else listed(sigmas)
+    values = [] if items is None else [_real(s) for s in items]
     good = [v for v in values if v is not None and math.isfinite(v) and v > 0]
-    if len(values) != len(sizes) or len(good) != len(values):
+    if items is None or len(values) != len(sizes) or len(good) != len(values):
         raise ValueError(
-            f"`sigmas` must be {len(sizes)} positive finite values (one per kernel size), got {list(sigmas)}."
+            f"`sigmas` must be {len(sizes)} positive finite values (one per kernel size), got {shown(sigmas)}."
         )
     return tuple(sizes), tuple(good)
 
@@ -256,7 +253,7 @@ def check_jigsaw(permutations: Sequence[int] | None, tile_order: str) -> tuple[i
         return tuple(range(24))
     chosen = integers(permutations)
     if chosen is None:
-        raise ValueError(f"`permutations` must be integer indices in [0, 24), got {list(permutations)}.")
+        raise ValueError(f"`permutations` must be integer indices in [0, 24), got {shown(permutations)}.")
     if not chosen or chosen[0] != 0:
         raise ValueError("`permutations` must start with 0, the identity (label 0 is always the identity).")
     if len(set(chosen)) != len(chosen) or not all(0 <= p < 24 for p in chosen):
@@ -274,3 +271,12 @@ def check_shifts(shifts: Tensor, x: Tensor, name: str = "shifts") -> None:
         )
     if shifts.device != x.device:
         raise ValueError(f"`{name}` is on {shifts.device} but `x` is on {x.device}; use `{name}.to(x.device)`.")
+
+
+def check_channels(x: Tensor, allowed: tuple[int, ...], op: str, name: str = "x") -> int:
+    """The channel count of ``x``, or a ``ValueError`` unless it is one of ``allowed``."""
+    c = int(x.shape[-3])
+    if c not in allowed:
+        kinds = " or ".join(f"{a} ({'gray' if a == 1 else 'RGB'})" for a in allowed)
+        raise ValueError(f"{op} needs images with {kinds} channels, but `{name}` has {c}; convert them first.")
+    return c

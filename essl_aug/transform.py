@@ -8,38 +8,22 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from essl_aug._validation import check_flag, check_images, check_num_classes
-from essl_aug.family import TransformFamily
+from essl_aug._random import balanced_labels, distinct_labels, rank_seed, uniform_labels
+from essl_aug._validation import check_flag, check_images, check_num_classes, integer
 from essl_aug.registry import FamilySpec, build_family
-from essl_aug.sampling import balanced_labels, distinct_labels, uniform_labels
+from essl_aug.transforms.base import Family
+
+__all__ = ["EquivariantTransform", "Mode", "rank_seed"]
 
 Mode = Literal["random", "all"]
-
-_MASK64 = 2**64 - 1
-
-
-def rank_seed(seed: int, rank: int) -> int:
-    """A seed in ``[0, 2**63)`` for ``rank`` from a shared ``seed``: splitmix64 of ``seed`` offset by the rank.
-
-    Ranks with the same ``seed`` get unrelated seeds (every bit of the result depends on both arguments).
-
-    Example:
-        >>> rank_seed(0, 0) != rank_seed(0, 1)
-        True
-    """
-    z = (seed + (rank + 1) * 0x9E3779B97F4A7C15) & _MASK64
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
-    return (z ^ (z >> 31)) >> 1
 
 
 class EquivariantTransform(nn.Module):
     """Transform a batch by elements of a discrete family and return the views with their labels.
 
     Args:
-        family: a :class:`TransformFamily`, a name (``"rotation"``, ``"vflip"``, ``"hflip"``, ``"jigsaw"``,
-            ``"blur"``, ``"invert"``, ``"grayscale"``), a list of names for a product, or a mapping
-            ``{"name": ..., **options}``.
+        family: a :class:`~essl_aug.transforms.base.Family`, a name (:func:`~essl_aug.family_names`: ``"rotation"``,
+            ``"vflip"``, ``"jigsaw"``, ...), a list of names for a product, or a mapping ``{"name": ..., **options}``.
         mode: ``"random"``: one element per image, B outputs. ``"all"``: every element for every image,
             K*B outputs in the reference block layout (``labels == arange(K).repeat_interleave(B)``).
         balanced: in ``"random"`` mode, give every class exactly ``B // K`` or ``B // K + 1`` images (the
@@ -77,7 +61,7 @@ class EquivariantTransform(nn.Module):
         distinct_per_rank: bool = True,
     ) -> None:
         super().__init__()
-        self.family: TransformFamily = build_family(family)
+        self.family: Family = build_family(family)
         check_num_classes(self.family.num_classes, "family", "choose a family with at least one transformation")
         if mode not in ("random", "all"):
             raise ValueError(f"`mode` must be 'random' or 'all', got {mode!r}.")
@@ -88,16 +72,18 @@ class EquivariantTransform(nn.Module):
         if num_per_batch is not None:
             if mode != "all":
                 raise ValueError("`num_per_batch` only applies to mode='all'.")
-            if not 1 <= int(num_per_batch) <= self.family.num_classes:
+            count = integer(num_per_batch)
+            if count is None or not 1 <= count <= self.family.num_classes:
                 raise ValueError(
-                    f"`num_per_batch` must be between 1 and num_classes={self.family.num_classes}, got {num_per_batch}."
+                    f"`num_per_batch` must be an integer between 1 and num_classes={self.family.num_classes}, got "
+                    f"{num_per_batch!r}."
                 )
         if generator is not None and not isinstance(generator, torch.Generator):
             raise TypeError(f"`generator` must be a torch.Generator or None, got {type(generator).__name__}.")
         self.mode = mode
         self.balanced = balanced
         self.generator = generator
-        self.num_per_batch = None if num_per_batch is None else int(num_per_batch)
+        self.num_per_batch = None if num_per_batch is None else integer(num_per_batch)
         self.distinct_per_rank = distinct_per_rank
         self._rank_generators: dict[torch.device, torch.Generator] = {}
 
@@ -106,7 +92,9 @@ class EquivariantTransform(nn.Module):
         """Number of classes the prediction head must output."""
         return self.family.num_classes
 
-    def _generator_for(self, device: torch.device) -> torch.Generator | None:
+    def _generator_for(self, device: torch.device, generator: torch.Generator | None = None) -> torch.Generator | None:
+        if generator is not None:
+            return generator
         if self.generator is not None:
             return self.generator
         if not (self.distinct_per_rank and dist.is_available() and dist.is_initialized()):
@@ -122,34 +110,37 @@ class EquivariantTransform(nn.Module):
         gen.manual_seed(rank_seed(shared, dist.get_rank()))
         return gen
 
-    def sample_labels(self, batch: int, device: torch.device | str) -> Tensor:
-        """Draw the labels that :meth:`forward` would use in ``"random"`` mode."""
+    def sample_labels(self, batch: int, device: torch.device | str, generator: torch.Generator | None = None) -> Tensor:
+        """Draw the labels that :meth:`forward` would use in ``"random"`` mode: uniform (or balanced) over the
+        family's elements, the E-SSL label, whatever the family's own ``p``."""
         device = torch.device(device)
-        gen = self._generator_for(device)
+        gen = self._generator_for(device, generator)
         sampler = balanced_labels if self.balanced else uniform_labels
         return sampler(batch, self.num_classes, device, gen)
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, x: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """``(views, labels)`` of the batch ``x``; ``generator`` draws the labels instead of the module's own."""
         unbatched = isinstance(x, Tensor) and x.ndim == 3
         if unbatched:
             x = x.unsqueeze(0)
         check_images(x)
         b = x.shape[0]
+        self.family.check(x)
         if self.mode == "random":
-            labels = self.sample_labels(b, x.device)
-            self.family.check(x)
-            views = self.family.apply_unchecked(x, labels, None)
+            labels = self.sample_labels(b, x.device, generator)
+            views = self.family._op(x, labels)  # labels drawn here: in range by construction
             if unbatched:
                 return views.squeeze(0), labels.squeeze(0)
             return views, labels
         if self.num_per_batch is None or self.num_per_batch == self.num_classes:
-            views = self.family.apply_all(x)
+            views = self.family._op(x, None)
             labels = torch.arange(self.num_classes, device=x.device).repeat_interleave(b)
             return views, labels
-        chosen = distinct_labels(self.num_per_batch, self.num_classes, x.device, self._generator_for(x.device))
+        chosen = distinct_labels(
+            self.num_per_batch, self.num_classes, x.device, self._generator_for(x.device, generator)
+        )
         labels = chosen.repeat_interleave(b)
-        self.family.check(x)
-        views = self.family.apply_unchecked(x.repeat(self.num_per_batch, 1, 1, 1), labels, None)
+        views = self.family._op(x.repeat(self.num_per_batch, 1, 1, 1), labels)
         return views, labels
 
     def extra_repr(self) -> str:

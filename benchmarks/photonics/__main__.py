@@ -8,7 +8,7 @@ import sys
 
 from benchmarks.photonics.dataset import DEFAULT_CACHE, load_or_generate
 from benchmarks.photonics.experiment import METHODS, Config, run
-from essl_aug.experiments.options import positive_int
+from benchmarks.toolkit.options import positive_int
 
 
 def main(argv: list[str] | None = None) -> int:

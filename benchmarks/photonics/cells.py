@@ -34,11 +34,22 @@ def _materials(rng: np.random.Generator, count: int) -> np.ndarray:
 
 def blob_cells(count: int, rng: np.random.Generator, side: int = SIDE) -> np.ndarray:
     """(count, side, side) two-material level-set cells."""
+    return _level_set(_smooth_field(count, rng, side), rng)
+
+
+def _smooth_field(count: int, rng: np.random.Generator, side: int) -> np.ndarray:
+    """(count, side, side) periodic Gaussian random fields, each with its own correlation length."""
     m = np.fft.fftfreq(side) * side
     m2 = m[:, None] ** 2 + m[None, :] ** 2
     noise = np.fft.fft2(rng.standard_normal((count, side, side)))
     width = rng.uniform(1.2, 3.0, size=(count, 1, 1))  # correlation length ~ side / (2 pi width) pixels
-    field = np.fft.ifft2(noise * np.exp(-m2[None] / (2 * width**2))).real
+    return np.fft.ifft2(noise * np.exp(-m2[None] / (2 * width**2))).real
+
+
+def _level_set(field: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Two materials per cell of ``field`` (count, side, side): the first where the field is above the level that
+    fills a random share (0.2 to 0.8) of the cell, the second elsewhere."""
+    count = len(field)
     fill = rng.uniform(0.2, 0.8, size=count)
     level = np.array([np.quantile(f, 1.0 - p) for f, p in zip(field, fill, strict=True)])
     inside = field > level[:, None, None]
@@ -53,21 +64,12 @@ def p4m_cells(count: int, rng: np.random.Generator, side: int = SIDE) -> np.ndar
     so every cell is mapped to itself by ``D4`` exactly (as the unit cells of the reference data, which MPB solves
     on the irreducible Brillouin zone), while a half-cell translation moves the symmetry centre and is visible.
     """
-    m = np.fft.fftfreq(side) * side
-    m2 = m[:, None] ** 2 + m[None, :] ** 2
-    noise = np.fft.fft2(rng.standard_normal((count, side, side)))
-    width = rng.uniform(1.2, 3.0, size=(count, 1, 1))
-    field = np.fft.ifft2(noise * np.exp(-m2[None] / (2 * width**2))).real
+    field = _smooth_field(count, rng, side)
     field = sum(np.rot90(f, k, axes=(1, 2)) for f in (field, field[:, ::-1]) for k in range(4)) / 8
     # exactly equal values on every orbit (the average above differs in the last bits): read each orbit's first pixel
     index = np.arange(side * side).reshape(side, side)
     orbit_first = np.minimum.reduce([np.rot90(f, k) for f in (index, index[::-1]) for k in range(4)])
-    field = field.reshape(count, -1)[:, orbit_first]
-    fill = rng.uniform(0.2, 0.8, size=count)
-    level = np.array([np.quantile(f, 1.0 - p) for f, p in zip(field, fill, strict=True)])
-    inside = field > level[:, None, None]
-    mat = _materials(rng, count)
-    return np.where(inside, mat[:, 0, None, None], mat[:, 1, None, None])
+    return _level_set(field.reshape(count, -1)[:, orbit_first], rng)
 
 
 def rods_cells(count: int, rng: np.random.Generator, side: int = SIDE) -> np.ndarray:

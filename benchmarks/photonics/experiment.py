@@ -6,13 +6,14 @@ Methods (essl_reference.md section 4, the "Blob" configuration):
 - ``simclr``: SimCLR views = a random element of the square's point group D4 per image.
 - ``simclr+trans``: the same views, plus a random half-cell periodic translation (invariance to it).
 - ``e-simclr``: SimCLR (D4 views) + ``weight`` * cross-entropy of predicting the half-cell translation
-  (``PeriodicTranslation``, 4 classes, all 4 applied to un-augmented cells, ``EquivariantTransform(mode="all")``).
+  (``RandomPeriodicTranslation``, 4 classes, all 4 applied to un-augmented cells, ``EquivariantTransform(mode="all")``,
+  the library's :class:`~essl_aug.objectives.ESSL` with the reference's batch-normalised head).
 
 Fine-tuning is the same for every method (full fine-tuning of encoder + DOS MLP on ``nsam`` labelled cells, with
 D4 and random periodic shifts as label-preserving augmentations: both are exact symmetries of the DOS). The model
 is selected by the relative L1 DOS error on a validation split; the test split is scored once, at the end.
 
-Pre-training runs the training toolkit's loop (:func:`essl_aug.experiments.pretrain.pretrain_loop`) with its
+Pre-training runs the training toolkit's loop (:func:`benchmarks.toolkit.pretrain.pretrain_loop`) with its
 projector, NT-Xent loss and cosine schedule; the report is written by the toolkit's compact JSON writer.
 """
 
@@ -34,18 +35,18 @@ from torch import Tensor
 from benchmarks.photonics import dos as dos_mod
 from benchmarks.photonics.dataset import DataSpec, load_or_generate
 from benchmarks.photonics.model import DOSPredictor, Encoder
+from benchmarks.toolkit.models import projector
+from benchmarks.toolkit.pretrain import pretrain_loop, warmup_cosine
+from benchmarks.toolkit.report import environment, mean_std, pyplot, rounded, write_json
+from benchmarks.toolkit.simclr import nt_xent
 from essl_aug import (
-    D4,
     EquivarianceHead,
-    EquivarianceLoss,
     EquivariantTransform,
-    PeriodicTranslation,
+    RandomD4,
     RandomPeriodicShift,
+    RandomPeriodicTranslation,
 )
-from essl_aug.experiments.models import projector
-from essl_aug.experiments.pretrain import pretrain_loop, warmup_cosine
-from essl_aug.experiments.report import environment, mean_std, pyplot, rounded, write_json
-from essl_aug.experiments.simclr import nt_xent
+from essl_aug.objectives import ESSL, Objectives
 
 METHODS = ("supervised", "simclr", "simclr+trans", "e-simclr")
 
@@ -87,11 +88,13 @@ class Config:
 
 
 def _views_d4(x: Tensor, gen: torch.Generator) -> Tensor:
-    return D4().apply(x, torch.randint(8, (x.shape[0],), generator=gen))
+    """A uniformly drawn element of D4 per cell."""
+    return RandomD4()(x, gen)[0]
 
 
 def _translate(x: Tensor, gen: torch.Generator) -> Tensor:
-    return PeriodicTranslation().apply(x, torch.randint(4, (x.shape[0],), generator=gen))
+    """A uniformly drawn half-cell periodic translation per cell (the identity one time in four)."""
+    return RandomPeriodicTranslation()(x, gen)[0]
 
 
 def pretrain_encoder(
@@ -111,13 +114,13 @@ def pretrain_encoder(
     params = [*encoder.parameters(), *proj.parameters()]
     essl = None
     if method == "e-simclr":
-        transform = EquivariantTransform(PeriodicTranslation(), mode="all")
+        transform = EquivariantTransform(RandomPeriodicTranslation(), mode="all")
         head = EquivarianceHead(encoder.out_features, transform.num_classes, hidden=(512, 512), norm="batch")
-        essl = EquivarianceLoss(transform, head=head, weight=cfg.weight)
+        essl = Objectives({"essl": ESSL(transform, head=head, weight=cfg.weight)})
         params += list(essl.parameters())
     opt = torch.optim.Adam(params, lr=cfg.pretrain_lr)
     total = cfg.pretrain_epochs * (len(cells) // cfg.pretrain_batch)
-    stats: dict[str, list[float]] = {"ssl": [], "essl_acc": []}
+    stats: dict[str, list[float]] = {"ssl": [], "essl/acc": []}
 
     def views(x: Tensor, g: torch.Generator) -> tuple[Tensor, Tensor]:
         v1, v2 = _views_d4(x, g), _views_d4(x, g)
@@ -141,13 +144,13 @@ def pretrain_encoder(
         epochs=cfg.pretrain_epochs,
         batch_size=cfg.pretrain_batch,
         generator=gen,
-        essl=essl,
-        essl_view=lambda x, g: x[: max(2, int(cfg.essl_fraction * len(x)))],  # un-augmented cells, as the reference
+        objectives=essl,
+        extra=lambda x, g: x[: max(2, int(cfg.essl_fraction * len(x)))],  # un-augmented cells, as the reference
         on_step=record,
     )
     summary = {"final_ssl_loss": mean_std(stats["ssl"][-5:])[0]}
     if essl is not None:
-        summary["final_essl_acc"] = mean_std(stats["essl_acc"][-5:])[0]
+        summary["final_essl_acc"] = mean_std(stats["essl/acc"][-5:])[0]
     return encoder, summary
 
 
@@ -163,7 +166,7 @@ def finetune(encoder: Encoder, data: dict[str, Any], cfg: Config, seed: int) -> 
     """Fine-tune encoder + DOS head; pick the epoch with the lowest validation error; score it on the test split."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    shift = RandomPeriodicShift(generator=gen)
+    shift = RandomPeriodicShift()
     model = DOSPredictor(copy.deepcopy(encoder))
     opt = torch.optim.Adam(model.parameters(), lr=cfg.finetune_lr, weight_decay=cfg.finetune_wd)
     x, y = data["train_x"], data["train_y"]
@@ -176,7 +179,7 @@ def finetune(encoder: Encoder, data: dict[str, Any], cfg: Config, seed: int) -> 
             order = torch.randperm(len(x), generator=gen)
             for i in range(0, len(x) - cfg.finetune_batch + 1, cfg.finetune_batch):
                 idx = order[i : i + cfg.finetune_batch]
-                xb = shift(_views_d4(x[idx], gen))
+                xb, _ = shift(_views_d4(x[idx], gen), gen)
                 loss = F.mse_loss(model(xb), y[idx])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()

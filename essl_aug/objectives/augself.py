@@ -4,12 +4,13 @@ AugSelf (Lee, Lee, Shin, Lee and Jeong, *Improving Transferability of Representa
 Self-Supervision*, NeurIPS 2021; code ``hankook/AugSelf``, ``trainers.py`` ``SSObjective``, ``models.py``
 ``load_ss_predictor``, ``transforms.py`` ``extract_diff``) adds to any SSL loss, for each selected augmentation
 group, a head on ``concat(f1, f2)`` that predicts the difference of the two views' parameters. No extra forward
-pass: it reads the features the SSL loss already computed and the parameters the :mod:`essl_aug.augment`
+pass: it reads the features the SSL loss already computed and the parameters the :mod:`essl_aug.views`
 pipelines return. What this module follows, from that code:
 
-- the targets: each augmentation's :meth:`~essl_aug.augment.base.Augmentation.relative` (its module states the
-  normalisation, AugSelf's); the crop difference mirrors the horizontal centres where the first view is flipped
-  when the views' params hold the flip (``extract_diff``);
+- the targets (:func:`relative_target`): each transformation's
+  :meth:`~essl_aug.transforms.base.Transformation.relative` (its module states the normalisation, AugSelf's); for a
+  two-class group, 1 where the two views agree (AugSelf's ``f1 == f2``); the crop difference mirrors the horizontal
+  centres where the first view is flipped when the views' params hold the flip (``extract_diff``);
 - symmetric (``symmetric=True``, AugSelf's default): the heads see ``concat(f1, f2)`` with ``relative(p1, p2)``
   and ``concat(f2, f1)`` with ``relative(p2, p1)``, stacked in one batch of 2B;
 - the heads: one per group, ``load_mlp(2 * D, 512, n_out, num_layers=3, last_bn=False)``: two hidden layers of
@@ -27,7 +28,7 @@ Groups (:data:`GROUPS`) and the augmentation each reads: ``crop`` (``resized_cro
 
 Example:
     >>> import torch
-    >>> from essl_aug.augment import simclr
+    >>> from essl_aug.views import simclr
     >>> from essl_aug.objectives.base import StepInputs
     >>> views, params = simclr(16)(torch.randint(0, 256, (4, 3, 24, 24), dtype=torch.uint8))
     >>> net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
@@ -47,15 +48,19 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from essl_aug.augment.base import Augmentation, Params
-from essl_aug.augment.crop import CropParams, RandomResizedCrop
-from essl_aug.augment.flip import FlipParams, HorizontalFlip
-from essl_aug.augment.pipeline import TwoViews, ViewPipeline
-from essl_aug.augment.recipes import simclr
-from essl_aug.augment.rotation import RandomRotation
-from essl_aug.augment.solarize import Solarize
 from essl_aug.head import EquivarianceHead, Norm, pooled_features
 from essl_aug.objectives.base import Objective, ObjectiveOutput, StepInputs, weighted
+from essl_aug.transforms import (
+    CropParams,
+    Params,
+    RandomHorizontalFlip,
+    RandomResizedCrop,
+    RandomRotation,
+    RandomSolarize,
+    Transformation,
+)
+from essl_aug.views.pipeline import TwoViews, ViewPipeline
+from essl_aug.views.recipes import simclr
 
 __all__ = ["GROUPS", "AugSelf", "Augmentations", "default_augmentations", "relative_target", "select_groups"]
 
@@ -71,24 +76,24 @@ GROUPS: dict[str, str] = {
 }
 
 #: What ``augmentations=`` takes: a pipeline, a two-view recipe (view 1's augmentations), or augmentations.
-Augmentations = ViewPipeline | TwoViews | Iterable[Augmentation[Any]] | Mapping[str, Augmentation[Any]]
+Augmentations = ViewPipeline | TwoViews | Iterable[Transformation[Any]] | Mapping[str, Transformation[Any]]
 
 
-def default_augmentations() -> dict[str, Augmentation[Any]]:
-    """The augmentations of :func:`~essl_aug.augment.recipes.simclr` (its default strengths), plus the default
-    :class:`~essl_aug.augment.rotation.RandomRotation` and :class:`~essl_aug.augment.solarize.Solarize`, by name.
+def default_augmentations() -> dict[str, Transformation[Any]]:
+    """The transformations of :func:`~essl_aug.views.simclr` (its default strengths), plus the default
+    :class:`~essl_aug.RandomRotation` and :class:`~essl_aug.RandomSolarize`, by name.
 
     Example:
         >>> sorted(default_augmentations())
         ['color_jitter', 'gaussian_blur', 'grayscale', 'hflip', 'resized_crop', 'rotation', 'solarize']
     """
-    augs: dict[str, Augmentation[Any]] = {aug.name: aug for aug in simclr().pipelines[0]}
-    for extra in (RandomRotation(), Solarize()):
+    augs: dict[str, Transformation[Any]] = {aug.name: aug for aug in simclr().pipelines[0]}
+    for extra in (RandomRotation(), RandomSolarize()):
         augs.setdefault(extra.name, extra)
     return augs
 
 
-def _by_name(augmentations: Augmentations | None) -> dict[str, Augmentation[Any]]:
+def _by_name(augmentations: Augmentations | None) -> dict[str, Transformation[Any]]:
     augs = default_augmentations()
     if augmentations is None:
         return augs
@@ -96,10 +101,10 @@ def _by_name(augmentations: Augmentations | None) -> dict[str, Augmentation[Any]
         augmentations = augmentations.pipelines[0]
     values = augmentations.values() if isinstance(augmentations, Mapping) else augmentations
     for aug in values:
-        if not isinstance(aug, Augmentation):
+        if not isinstance(aug, Transformation):
             raise TypeError(
-                "`augmentations` must be the views' ViewPipeline or TwoViews, or essl_aug.augment Augmentation "
-                f"objects (e.g. ColorJitter(0.4, 0.4, 0.4, 0.1)), got a {type(aug).__name__} in it."
+                "`augmentations` must be the views' ViewPipeline or TwoViews, or essl_aug Transformation objects "
+                f"(e.g. ColorJitter(0.4, 0.4, 0.4, 0.1)), got a {type(aug).__name__} in it."
             )
         augs[aug.name] = aug
     return augs
@@ -107,7 +112,7 @@ def _by_name(augmentations: Augmentations | None) -> dict[str, Augmentation[Any]
 
 def select_groups(
     groups: Sequence[str], augmentations: Augmentations | None = None, owner: str = "AugSelf"
-) -> dict[str, Augmentation[Any]]:
+) -> dict[str, Transformation[Any]]:
     """The augmentation of each selected group, ``{group: augmentation}``, in the order of ``groups``.
 
     Args:
@@ -119,7 +124,7 @@ def select_groups(
         owner: the objective's name, for the error messages.
 
     Example:
-        >>> from essl_aug.augment import ColorJitter
+        >>> from essl_aug.transforms import ColorJitter
         >>> groups = select_groups(["crop", "color_jitter"], [ColorJitter(0.4, 0.4, 0.4, 0.1)])
         >>> list(groups), groups["color"].brightness
         (['crop', 'color'], (0.6, 1.4))
@@ -139,7 +144,7 @@ def select_groups(
 
 
 def check_view_params(
-    owner: str, groups: Mapping[str, Augmentation[Any]], params: Sequence[Mapping[str, Params]], batch: int
+    owner: str, groups: Mapping[str, Transformation[Any]], params: Sequence[Mapping[str, Params]], batch: int
 ) -> None:
     """Raise a clear error unless both views' ``params`` hold each group's parameters for ``batch`` images."""
     if len(params) != 2:
@@ -149,7 +154,7 @@ def check_view_params(
             if aug.name not in p:
                 raise ValueError(
                     f"{owner} group {group!r} needs the {aug.name!r} parameters of each view, but view {view}'s "
-                    f"params have {sorted(p)}; add essl_aug.augment.{type(aug).__name__} to the views' pipeline, "
+                    f"params have {sorted(p)}; add essl_aug.{type(aug).__name__} to the views' pipeline, "
                     f"or drop {group!r} from `groups`."
                 )
             if p[aug.name].batch != batch:
@@ -159,19 +164,23 @@ def check_view_params(
                 )
 
 
-def relative_target(aug: Augmentation[Any], a: Mapping[str, Params], b: Mapping[str, Params]) -> Tensor:
-    """``aug.relative`` of two views' params, with AugSelf's flip mirroring of the crop when ``a`` holds the flip.
+def relative_target(aug: Transformation[Any], a: Mapping[str, Params], b: Mapping[str, Params]) -> Tensor:
+    """AugSelf's target of one group: ``aug.relative`` of two views' params; for a two-class group 1 where the views
+    agree (AugSelf's ``f1 == f2``); the crop's horizontal centres mirrored where ``a`` holds a flip.
 
     Example:
-        >>> from essl_aug.augment import simclr
+        >>> from essl_aug.views import simclr
         >>> p1, p2 = simclr(8).sample((3, 3, 16, 16))
         >>> relative_target(default_augmentations()["resized_crop"], p1, p2).shape
         torch.Size([3, 4])
     """
-    pa, pb, flip = a[aug.name], b[aug.name], a.get(HorizontalFlip.name)
-    if isinstance(aug, RandomResizedCrop) and isinstance(flip, FlipParams):
+    pa, pb, flip = a[aug.name], b[aug.name], a.get(RandomHorizontalFlip.name)
+    if isinstance(aug, RandomResizedCrop) and flip is not None:
         assert isinstance(pa, CropParams) and isinstance(pb, CropParams)
-        return aug.relative(pa, pb, flipped=flip)
+        return aug.relative(pa, pb, flipped=flip.applied)
+    spec = aug.relative_spec
+    if spec.kind == "classification" and spec.size == 2:
+        return (aug.relative(pa, pb) == 0).long()
     return aug.relative(pa, pb)
 
 
@@ -200,7 +209,7 @@ class AugSelf(Objective):
     """AugSelf's relative-parameter prediction as an objective (module docstring: the paper and code followed).
 
     Requires ``features`` (the two views' backbone features, (B, D) each) and ``params`` (each view's
-    ``{name: Params}`` from an :mod:`essl_aug.augment` pipeline).
+    ``{name: Params}`` from an :mod:`essl_aug.views` pipeline).
 
     Args:
         in_features: D, the width of the backbone's pooled features (a head takes ``2 * D``).
@@ -217,7 +226,7 @@ class AugSelf(Objective):
     of the 2B (or B) pairs classified right.
 
     Example:
-        >>> from essl_aug.augment import simclr
+        >>> from essl_aug.views import simclr
         >>> from essl_aug.objectives.base import StepInputs
         >>> p1, p2 = simclr(16).sample((4, 3, 24, 24))
         >>> augself = AugSelf(8, groups=("crop", "blur"), group_weights={"blur": 0.5})

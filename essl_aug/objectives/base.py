@@ -1,19 +1,21 @@
 """One API for every objective added to an SSL loss: what a training step hands over, what an objective returns.
 
 A training step computes its SSL loss and hands the objectives a :class:`~essl_aug.objectives.base.StepInputs`: the
-backbone, the extra view's images (E-SSL and its continuous form transform and encode them themselves), the backbone
-features and projector embeddings of the two SSL views, and the parameters of each view's augmentations (from
-:mod:`essl_aug.augment`). Each :class:`Objective` declares the inputs it needs (:attr:`Objective.requires`), returns
-an :class:`ObjectiveOutput` (its weighted loss, ready to add, and detached tensors to log, never synced to the
-host), and :class:`Objectives` sums several, each with its own weight, prefixing their logs with their names::
+backbone, the extra view's images (E-SSL transforms and encodes them itself), the backbone features and projector
+embeddings of the two SSL views, and the parameters of each view's augmentations (from :mod:`essl_aug.views`). Each
+:class:`Objective` declares the inputs it needs (:attr:`Objective.requires`), returns an :class:`ObjectiveOutput`
+(its weighted loss, ready to add, and detached tensors to log, never synced to the host), and :class:`Objectives`
+sums several, each with its own weight, prefixing their logs with their names::
 
-    objectives = Objectives({"essl": DiscreteESSL("rotation", in_features=512), "augself": ...})
+    objectives = Objectives({"essl": ESSL("rotation", in_features=512), "augself": ...})
     out = objectives(StepInputs(backbone=net, extra=x_small, features=(f1, f2), params=(p1, p2)))
     loss = ssl_loss + out.loss          # out.logs: {"essl/ce": ..., "essl/acc": ..., "augself/crop": ...}
 """
 
 from __future__ import annotations
 
+import math
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
@@ -21,12 +23,35 @@ from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
+from torch.optim.optimizer import register_optimizer_step_post_hook
+from torch.utils.hooks import RemovableHandle
 
-from essl_aug.augment.base import Params
-from essl_aug.loss import EquivarianceLoss, check_weight
+from essl_aug.transforms.base import Params
 
 #: The names of the fields of :class:`~essl_aug.objectives.base.StepInputs` an objective may require.
 INPUTS = ("backbone", "extra", "features", "embeddings", "params")
+
+
+def check_weight(weight: float) -> float:
+    """``weight`` as a float; ``ValueError`` naming ``weight`` unless it is a finite number >= 0.
+
+    The E-SSL weight is the paper's lambda (reference: 0.4 for SimCLR on CIFAR-10); 0 switches the term off.
+
+    Example:
+        >>> check_weight(0.4)
+        0.4
+        >>> check_weight(-1)
+        Traceback (most recent call last):
+        ...
+        ValueError: `weight` must be a finite number >= 0 (reference: 0.4), got -1.
+    """
+    try:
+        value = float(weight) if not isinstance(weight, (bool, str, bytes)) else math.nan
+    except (TypeError, ValueError):
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"`weight` must be a finite number >= 0 (reference: 0.4), got {weight!r}.")
+    return value
 
 
 @dataclass(frozen=True)
@@ -39,7 +64,7 @@ class StepInputs:
         features: backbone features of the two SSL views, ``(f1, f2)``, each (B, D), row ``i`` the same image.
         embeddings: projector outputs of the two SSL views, ``(z1, z2)``, each (B, E).
         params: the augmentation parameters of each SSL view, ``(p1, p2)``, each ``{name: Params}`` as the
-            :mod:`essl_aug.augment` pipelines return them.
+            :mod:`essl_aug.views` pipelines return them.
         generator: draws the objectives' random numbers (on the extra view's device), optional.
     """
 
@@ -53,6 +78,15 @@ class StepInputs:
     def provided(self) -> frozenset[str]:
         """The names of the fields of :data:`INPUTS` that are set."""
         return frozenset(f.name for f in fields(self) if f.name in INPUTS and getattr(self, f.name) is not None)
+
+
+def check_inputs(inputs: object) -> None:
+    """Raise a ``TypeError`` unless ``inputs`` is a :class:`StepInputs`."""
+    if not isinstance(inputs, StepInputs):
+        raise TypeError(
+            f"an objective takes a StepInputs (backbone, extra, features, embeddings, params), got "
+            f"{type(inputs).__name__}."
+        )
 
 
 class ObjectiveOutput(NamedTuple):
@@ -83,6 +117,12 @@ class Objective(nn.Module, ABC):
     provides what it requires (a ``ValueError`` naming the missing inputs and who provides them) and returns
     :meth:`compute`'s output. ``weight`` is a finite number >= 0; 0 returns a zero loss that leaves the SSL loss
     bit-identical (the objective still runs, so its logs stay available).
+
+    An objective with a head must be trained with the backbone: make it a submodule of the model or give its
+    parameters to the optimiser. One whose head gets gradients but is in no optimiser raises ``RuntimeError`` at the
+    second step of an optimiser without it (a module-level ``criterion = ...`` would otherwise never train its head):
+    the check watches ``torch.optim`` steps until the head is seen in a stepping optimiser, compares parameters by
+    identity and never syncs with the device.
     """
 
     #: The :class:`~essl_aug.objectives.base.StepInputs` fields the objective needs (a class default; an instance
@@ -92,63 +132,49 @@ class Objective(nn.Module, ABC):
     def __init__(self, weight: float) -> None:
         super().__init__()
         self.weight = check_weight(weight)
+        #: Calls that could train the head; ``None`` once the head was seen in a stepping optimiser (see the class).
+        self._head_calls: int | None = 0
 
     @abstractmethod
     def compute(self, inputs: StepInputs) -> ObjectiveOutput:
         """The weighted loss and the logs of one step."""
 
     def forward(self, inputs: StepInputs) -> ObjectiveOutput:
+        check_inputs(inputs)
         missing = self.requires - inputs.provided()
         if missing:
             raise ValueError(
                 f"{type(self).__name__} needs {', '.join(sorted(missing))} in its StepInputs (it has "
                 f"{', '.join(sorted(inputs.provided())) or 'nothing'}); pass them from the training step "
                 "(features/embeddings: the backbone and projector outputs of the two views; params: the views' "
-                "augmentation parameters from an essl_aug.augment pipeline; extra: the extra view's images)."
+                "augmentation parameters from an essl_aug.views pipeline; extra: the extra view's images)."
             )
-        return self.compute(inputs)
+        out = self.compute(inputs)
+        self._count_head_call()
+        return out
+
+    def _count_head_call(self) -> None:
+        """Count a call that can train the head; the first one starts watching the optimisers' steps."""
+        if self._head_calls is None or not torch.is_grad_enabled() or self.weight == 0:
+            return
+        if torch.compiler.is_compiling() or not any(p.requires_grad for p in self.parameters()):
+            return
+        self._head_calls += 1
+        if self._head_calls == 1:
+            _watch_optimisers(self)
 
     def extra_repr(self) -> str:
         return f"weight={self.weight}"
-
-
-class DiscreteESSL(Objective):
-    """E-SSL as the paper defines it (:class:`~essl_aug.EquivarianceLoss`) as an objective of this API.
-
-    Takes the arguments of :class:`~essl_aug.EquivarianceLoss` (or one, ``loss=``). Requires ``backbone`` and
-    ``extra``; logs ``ce`` (the unweighted cross-entropy) and ``acc`` (the head's accuracy).
-
-    Example:
-        >>> net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        >>> essl = DiscreteESSL("rotation", in_features=8, hidden=(16,))
-        >>> out = essl(StepInputs(backbone=net, extra=torch.rand(4, 3, 16, 16)))
-        >>> sorted(out.logs), bool(out.loss == 0.4 * out.logs["ce"])
-        (['acc', 'ce'], True)
-    """
-
-    requires = frozenset({"backbone", "extra"})
-
-    def __init__(self, *args: Any, loss: EquivarianceLoss | None = None, **kwargs: Any) -> None:
-        if loss is not None and (args or kwargs):
-            raise ValueError("give either `loss` (an EquivarianceLoss) or the arguments to build one, not both")
-        loss = EquivarianceLoss(*args, **kwargs) if loss is None else loss
-        super().__init__(loss.weight)
-        self.loss = loss
-
-    def compute(self, inputs: StepInputs) -> ObjectiveOutput:
-        assert inputs.backbone is not None and inputs.extra is not None  # checked by forward
-        out = self.loss(inputs.backbone, inputs.extra)
-        loss = out.loss if self.weight else weighted(0.0, out.loss)  # an exact -0.0 at weight 0
-        return ObjectiveOutput(loss, {"ce": out.cross_entropy.detach(), "acc": out.accuracy})
 
 
 class Objectives(nn.Module):
     """Several objectives, each with its own weight: the sum of their losses and their logs under their names.
 
     Example:
+        >>> from essl_aug.objectives import ESSL
         >>> net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        >>> both = Objectives({"rot": DiscreteESSL("rotation", in_features=8, hidden=(16,)),
-        ...                    "flip": DiscreteESSL("vflip", in_features=8, hidden=(16,), weight=0.1)})
+        >>> both = Objectives({"rot": ESSL("rotation", in_features=8, hidden=(16,)),
+        ...                    "flip": ESSL("vflip", in_features=8, hidden=(16,), weight=0.1)})
         >>> out = both(StepInputs(backbone=net, extra=torch.rand(4, 3, 16, 16)))
         >>> sorted(out.logs)
         ['flip/acc', 'flip/ce', 'flip/loss', 'rot/acc', 'rot/ce', 'rot/loss']
@@ -175,6 +201,7 @@ class Objectives(nn.Module):
         return frozenset(needed)
 
     def forward(self, inputs: StepInputs) -> ObjectiveOutput:
+        check_inputs(inputs)
         total: Tensor | None = None
         logs: dict[str, Tensor] = {}
         for name, obj in self.objectives.items():
@@ -184,3 +211,53 @@ class Objectives(nn.Module):
             logs.update({f"{name}/{k}": v for k, v in out.logs.items()})
         assert total is not None
         return ObjectiveOutput(total, logs)
+
+
+#: Hooks whose watch has ended, removed outside the optimiser's loop over its hooks (which must not change size).
+_ENDED_WATCHES: list[RemovableHandle] = []
+
+
+def _watch_optimisers(loss: Objective) -> None:
+    """Raise at the second step of one optimiser that lacks the head while the head has fresh gradients.
+
+    "Fresh": the loss ran since that optimiser's previous step without the head, so a loss no longer used is never
+    blamed for later training. The watch ends once any stepping optimiser holds the head, or when the loss is
+    garbage-collected; its hook is removed at the next watch's start.
+    """
+    while _ENDED_WATCHES:
+        _ENDED_WATCHES.pop().remove()
+    ref = weakref.ref(loss)
+    missed: dict[int, int] = {}  # id(optimiser) -> the loss's call count at its step without the head
+
+    def end() -> None:
+        if handle not in _ENDED_WATCHES:
+            _ENDED_WATCHES.append(handle)
+
+    def after_step(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        owner = ref()
+        if owner is None or owner._head_calls is None:
+            return end()
+        params = [p for p in owner.parameters() if p.requires_grad]
+        if params and all(p.grad is None for p in params):
+            return None  # nothing to judge yet (no backward through the head since its gradients were cleared)
+        held = {id(p) for group in optimizer.param_groups for p in group["params"]}
+        if not params or any(id(p) in held for p in params):
+            owner._head_calls = None
+            return end()
+        calls, before = owner._head_calls, missed.get(id(optimizer))
+        if calls == before:
+            return None
+        if before is None:
+            missed[id(optimizer)] = calls
+            return None
+        owner._head_calls = None
+        end()
+        raise RuntimeError(
+            f"the head of {type(owner).__name__} is in no optimiser: it gets gradients but "
+            f"{type(optimizer).__name__} stepped twice without it, so it never trains. Make the objective a "
+            "submodule of the model (`self.essl = ...` in its __init__, then `model.parameters()`), or add its "
+            "`.parameters()` to the optimiser."
+        )
+
+    handle = register_optimizer_step_post_hook(after_step)
+    weakref.finalize(loss, end)

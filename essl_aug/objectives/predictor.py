@@ -21,7 +21,7 @@
 
 Which pairs: with ``symmetric`` (the default), both ``(e1, relative(p1, p2)) -> e2`` and ``(e2, relative(p2, p1))
 -> e1``, stacked (N = 2B), as EquiMod predicts both views. The relative parameters follow AugSelf's normalisation
-(:mod:`essl_aug.augment`), where EquiMod standardises its absolute parameters by dataset statistics. The target
+(:mod:`essl_aug.views`), where EquiMod standardises its absolute parameters by dataset statistics. The target
 is detached for the ``"cosine"`` loss (no negatives; a stop-gradient as BYOL's and SimSiam's) and not for
 ``"infonce"`` (EquiMod), unless ``detach_target`` says otherwise.
 
@@ -31,7 +31,7 @@ and target) and ``cos_identity`` (mean cosine similarity of ``e1`` and ``e2``: t
 
 Example:
     >>> import torch
-    >>> from essl_aug.augment import simclr
+    >>> from essl_aug.views import simclr
     >>> from essl_aug.objectives.base import StepInputs
     >>> p1, p2 = simclr(16).sample((4, 3, 24, 24))
     >>> pred = PredictorEquivariance(8, groups=("crop", "flip"), source="embeddings", split=4)
@@ -50,7 +50,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from essl_aug.augment.base import Augmentation, Params
 from essl_aug.head import Norm
 from essl_aug.objectives.augself import (
     Augmentations,
@@ -61,6 +60,7 @@ from essl_aug.objectives.augself import (
     two_features,
 )
 from essl_aug.objectives.base import Objective, ObjectiveOutput, StepInputs, weighted
+from essl_aug.transforms.base import Params, Transformation
 
 __all__ = ["PredictorEquivariance", "info_nce", "relative_parameters"]
 
@@ -68,20 +68,20 @@ Source = Literal["features", "embeddings"]
 Loss = Literal["cosine", "infonce"]
 
 
-def _columns(aug: Augmentation[Any]) -> int:
+def _columns(aug: Transformation[Any]) -> int:
     spec = aug.relative_spec
     return spec.size if spec.kind == "regression" or spec.size > 2 else 1
 
 
 def relative_parameters(
-    groups: Mapping[str, Augmentation[Any]], a: Mapping[str, Params], b: Mapping[str, Params]
+    groups: Mapping[str, Transformation[Any]], a: Mapping[str, Params], b: Mapping[str, Params]
 ) -> Tensor:
     """The relative parameters of the groups, (B, P) float32: each group's
     :func:`~essl_aug.objectives.augself.relative_target`, a two-class target as one 0/1 column, more classes
     one-hot, regression targets as they are.
 
     Example:
-        >>> from essl_aug.augment import simclr
+        >>> from essl_aug.views import simclr
         >>> from essl_aug.objectives.augself import select_groups
         >>> p1, p2 = simclr(8).sample((3, 3, 16, 16))
         >>> relative_parameters(select_groups(["crop", "flip", "blur"]), p1, p2).shape
@@ -144,7 +144,7 @@ class PredictorEquivariance(Objective):
             :func:`~essl_aug.objectives.augself.select_groups`); None: SimCLR's.
 
     Example:
-        >>> from essl_aug.augment import simclr
+        >>> from essl_aug.views import simclr
         >>> from essl_aug.objectives.base import StepInputs
         >>> p1, p2 = simclr(16).sample((4, 3, 24, 24))
         >>> pred = PredictorEquivariance(8, groups=("crop", "color"), dim=16, hidden=(32,), loss="cosine")
@@ -152,6 +152,9 @@ class PredictorEquivariance(Objective):
         >>> sorted(out.logs), sorted(pred.requires)
         (['cos', 'cos_identity', 'cosine'], ['features', 'params'])
     """
+
+    #: The default ``source``'s needs (an instance sets its own, from its ``source``).
+    requires = frozenset({"features", "params"})
 
     def __init__(
         self,

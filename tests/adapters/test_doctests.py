@@ -16,7 +16,6 @@ from torch import nn
 
 pytestmark = pytest.mark.filterwarnings("ignore:The function `to_tensor")  # lightly's transforms, on torchvision
 MODULES = [
-    "essl_aug.adapters._config",
     "essl_aug.adapters.lightly",
     "essl_aug.adapters.per_sample",
     "essl_aug.adapters.solo_learn",

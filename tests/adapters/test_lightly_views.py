@@ -2,8 +2,8 @@
 
 The un-augmented images go through lightly's ``LightlyDataset`` and :func:`collate_images`, the views are made by
 :class:`GPUViews` in the step, and the objectives of :class:`ObjectivesLoss` (a probe registered by name for the
-test, which needs every input, and the core's ``DiscreteESSL``) receive their parameters; their loss and logs are
-checked against values computed independently from the same views.
+test, which needs every input, and the core's ``ESSL`` under another name) receive their parameters; their loss and
+logs are checked against values computed independently from the same views.
 """
 
 from __future__ import annotations
@@ -19,16 +19,17 @@ from torch import nn
 
 pytest.importorskip("lightly")
 
-from essl_aug.adapters import _config
+from essl_aug.adapters import lightly as essl_lightly
+from essl_aug.adapters import loader as essl_loader
 from essl_aug.adapters.lightly import ESSLLoss, GPUViews, ObjectivesLoss, collate_images
 from lightly.data import LightlyDataset
 from lightly.loss import NTXentLoss
 from lightly.models.modules import SimCLRProjectionHead
 from PIL import Image
 
-from essl_aug.augment.pipeline import TwoViews
-from essl_aug.augment.recipes import recipe
-from essl_aug.objectives.base import DiscreteESSL, StepInputs
+from essl_aug.config import OBJECTIVES
+from essl_aug.objectives import StepInputs
+from essl_aug.views import TwoViews, extra_view, recipe
 from tests.docs.doc_blocks import doc_blocks, run_doc_block
 
 FEATURES, B, IMAGE, SIZE = 16, 8, 24, 16
@@ -49,8 +50,7 @@ Probe = _probe_class()
 
 @pytest.fixture(autouse=True)
 def _registered(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setitem(_config.OBJECTIVES, "probe", Probe)
-    monkeypatch.setitem(_config.OBJECTIVES, "discrete", DiscreteESSL)
+    monkeypatch.setitem(OBJECTIVES, "probe", Probe)
 
 
 class Images(torch.utils.data.Dataset):
@@ -71,7 +71,8 @@ def small_backbone() -> nn.Module:
     return nn.Sequential(nn.Conv2d(3, FEATURES, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
 
 
-def test_collate_images_keeps_uint8_with_lightlys_dataset() -> None:
+def test_collate_images_is_the_librarys_and_keeps_uint8_with_lightlys_dataset() -> None:
+    assert essl_lightly.collate_images is essl_loader.collate_images  # re-exported where lightly users look
     data = Images()
     dataset = LightlyDataset.from_torch_dataset(data)
     loader = torch.utils.data.DataLoader(dataset, batch_size=B, collate_fn=collate_images)
@@ -79,17 +80,6 @@ def test_collate_images_keeps_uint8_with_lightlys_dataset() -> None:
     assert images.dtype == torch.uint8 and images.shape == (B, 3, IMAGE, IMAGE) and type(images) is torch.Tensor
     assert torch.equal(images, data.pixels[:B].permute(0, 3, 1, 2))
     assert targets.tolist() == [i % 10 for i in range(B)] and len(filenames) == B
-    tensors = collate_images([(data.pixels[i].permute(2, 0, 1), i) for i in range(2)])
-    assert torch.equal(tensors[0], images[:2])
-
-
-def test_collate_images_errors() -> None:
-    with pytest.raises(ValueError, match="share one size"):
-        collate_images([(Image.new("RGB", (8, 8)), 0), (Image.new("RGB", (9, 8)), 1)])
-    with pytest.raises(TypeError, match="PIL image or a \\(C, H, W\\) tensor"):
-        collate_images([("not an image", 0)])
-    with pytest.raises(ValueError, match="non-empty"):
-        collate_images([])
 
 
 def test_gpu_views_are_the_recipe_with_its_params() -> None:
@@ -108,33 +98,31 @@ def test_gpu_views_are_the_recipe_with_its_params() -> None:
 
 
 def test_gpu_views_errors() -> None:
-    with pytest.raises(ValueError, match=r"`recipe`: unknown recipe 'moco'"):
+    with pytest.raises(ValueError, match=r"`name` must be one of \['byol', 'simclr'\], got 'moco'"):
         GPUViews("moco", size=SIZE)
-    with pytest.raises(ValueError, match=r"`recipe`: .*jitter"):
+    with pytest.raises(TypeError, match="jitter"):
         GPUViews("simclr", size=SIZE, jitter=0.5)
-    with pytest.raises(TypeError, match="recipe name"):
-        GPUViews(3)
-    with pytest.raises(ValueError, match="given by name"):
-        GPUViews(recipe("simclr", 8), size=8)
+    with pytest.raises(ValueError, match=r"\['scale'\] are options of a recipe given by name"):
+        GPUViews(recipe("simclr", 8), scale=(0.5, 1.0))
     with pytest.raises(TypeError, match="collate_images"):
         GPUViews("simclr", size=SIZE)([torch.zeros(3, 8, 8)])
 
 
 def test_objectives_by_config_errors() -> None:
-    with pytest.raises(ValueError, match=r"objectives: unknown objective 'augselff'"):
+    with pytest.raises(ValueError, match=r"objectives\.augselff: unknown objective 'augselff'"):
         ObjectivesLoss.from_config({"augselff": {}}, in_features=FEATURES)
-    with pytest.raises(ValueError, match=r"'essl' is the discrete E-SSL term"):
+    with pytest.raises(ValueError, match=r"'essl' is the E-SSL term"):
         ObjectivesLoss.from_config({"essl": {}}, in_features=FEATURES)
     with pytest.raises(ValueError, match=r"objectives\.probe: unknown option\(s\) \['wieght'\]"):
         ObjectivesLoss.from_config({"probe": {"wieght": 1.0}}, in_features=FEATURES, embedding_dim=8)
     with pytest.raises(ValueError, match=r"objectives\.probe: .*embedding_dim"):
         ObjectivesLoss.from_config({"probe": {}}, in_features=FEATURES)  # a required argument nobody gave
-    with pytest.raises(ValueError, match="names no objective"):
+    with pytest.raises(ValueError, match="`objectives` is empty"):
         ObjectivesLoss.from_config({}, in_features=FEATURES)
     objectives = ObjectivesLoss.from_config({"probe": {}}, in_features=FEATURES, embedding_dim=8)
     with pytest.raises(ValueError, match="Probe needs extra, features, params"):
         objectives.training_step(StepInputs(backbone=small_backbone(), embeddings=(torch.zeros(2, 8),) * 2), 0)
-    with pytest.raises(TypeError, match="must be a StepInputs"):
+    with pytest.raises(TypeError, match="an objective takes a StepInputs"):
         objectives.training_step({"features": None}, 0)
 
 
@@ -146,16 +134,18 @@ class SimCLR(nn.Module):
         self.backbone = small_backbone()
         self.projection_head = SimCLRProjectionHead(FEATURES, 32, 8)
         self.views = GPUViews("simclr", size=SIZE)
+        self.extra = extra_view(SIZE)  # the reference E-SSL view of the same images (8 px)
         self.essl = ESSLLoss("rotation", input_dim=FEATURES, hidden_dim=16, weight=0.4)
         self.objectives = ObjectivesLoss.from_config(config, in_features=FEATURES, embedding_dim=8)
 
 
 def test_a_training_loop_passes_the_params_to_the_objectives() -> None:
     torch.manual_seed(0)
-    model = SimCLR({"probe": {"weight": 0.5}, "discrete": {"transform": "vflip", "hidden": [16], "weight": 0.2}})
+    flip = {"objective": "essl", "transform": "vflip", "hidden": [16], "weight": 0.2}
+    model = SimCLR({"probe": {"weight": 0.5}, "flip": flip})
     probe = model.objectives.objectives["probe"]
-    discrete = model.objectives.objectives["discrete"]
-    assert probe.embedding_dim == 8 and discrete.loss.head.in_features == FEATURES
+    discrete = model.objectives.objectives["flip"]
+    assert probe.embedding_dim == 8 and discrete.head.in_features == FEATURES
     criterion = NTXentLoss()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
     loader = torch.utils.data.DataLoader(
@@ -168,7 +158,7 @@ def test_a_training_loop_passes_the_params_to_the_objectives() -> None:
         (x0, x1), params = model.views(images)
         f0, f1 = model.backbone(x0), model.backbone(x1)
         z0, z1 = model.projection_head(f0), model.projection_head(f1)
-        x_e = F.interpolate(x0, size=8, mode="bilinear", antialias=True)
+        x_e, _ = model.extra(images)
         inputs = StepInputs(model.backbone, x_e, (f0, f1), (z0, z1), tuple(params))
         extra, log = model.objectives.training_step(inputs, steps)
         loss = criterion(z0, z1) + model.essl(model.backbone, x_e) + extra
@@ -180,11 +170,10 @@ def test_a_training_loop_passes_the_params_to_the_objectives() -> None:
             scales = [p["resized_crop"].scale for p in expected_params]
             mse = F.mse_loss(probe.linear(f0 - f1).squeeze(1), scales[0] - scales[1])
             flipped = torch.cat([x_e, x_e.flip(-2)])
-            ce = F.cross_entropy(discrete.loss.head(model.backbone(flipped)), torch.arange(2).repeat_interleave(B))
+            ce = F.cross_entropy(discrete.head(model.backbone(flipped)), torch.arange(2).repeat_interleave(B))
         assert probe.seen[-1].params[0] is params[0]
         torch.testing.assert_close(extra.detach(), 0.5 * mse + 0.2 * ce, rtol=1e-5, atol=1e-6)
-        assert set(log) == {"train_probe_loss", "train_probe_mse", "train_discrete_loss", "train_discrete_ce",
-                            "train_discrete_acc"}  # fmt: skip
+        assert set(log) == {"train_probe_loss", "train_probe_mse", "train_flip_loss", "train_flip_ce", "train_flip_acc"}
         torch.testing.assert_close(log["train_probe_mse"], mse)
         assert not any(v.requires_grad for v in log.values())
         (grad,) = torch.autograd.grad(probe.losses[-1], model.backbone[0].weight, retain_graph=True)
@@ -211,7 +200,7 @@ def test_lightning_fast_dev_run_logs_the_objectives() -> None:
             (x0, x1), params = self.model.views(images)
             f0, f1 = self.model.backbone(x0), self.model.backbone(x1)
             z0, z1 = self.model.projection_head(f0), self.model.projection_head(f1)
-            x_e = F.interpolate(x0, size=8, mode="bilinear", antialias=True)
+            x_e, _ = self.model.extra(images)
             extra, log = self.model.objectives.training_step(
                 StepInputs(self.model.backbone, x_e, (f0, f1), (z0, z1), tuple(params)), batch_idx
             )
@@ -234,20 +223,20 @@ def test_lightning_fast_dev_run_logs_the_objectives() -> None:
 
 def test_guide_example_runs_the_views_on_the_device() -> None:
     code = doc_blocks()["lightly-gpu-views"]
-    assert "GPUViews" in code and "collate_images" in code
+    assert "GPUViews" in code and "collate_images" in code and "extra_view(" in code and "interpolate" not in code
     torch.manual_seed(0)
     ns = run_doc_block("lightly-gpu-views")
     assert torch.isfinite(ns["loss"])
     images = next(iter(ns["dataloader"]))[0]
     assert images.dtype == torch.uint8
     assert ns["params"][0]["resized_crop"].box.shape == (images.shape[0], 4)
+    assert ns["x_e"].shape == (images.shape[0], 3, 16, 16)  # the reference extra view of 32 px images
     assert {"train_augself_loss", "train_augself_crop", "train_augself_color"} == set(ns["log"])
     optimised = {id(p) for g in ns["optimizer"].param_groups for p in g["params"]}
     assert all(id(p) in optimised for p in ns["model"].objectives.parameters())
 
 
 def test_augself_by_config_in_a_lightly_step() -> None:
-    pytest.importorskip("essl_aug.objectives.augself")
     gpu_views = GPUViews("simclr", size=SIZE)
     objectives = ObjectivesLoss.from_config(
         {"augself": {"groups": ["crop", "color"], "hidden": [16]}}, in_features=FEATURES, augmentations=gpu_views.recipe
@@ -267,12 +256,10 @@ def test_augself_by_config_in_a_lightly_step() -> None:
     assert backbone[0].weight.grad is not None and backbone[0].weight.grad.abs().sum() > 0
 
 
-def test_continuous_and_predictor_by_config_in_a_lightly_step() -> None:
-    pytest.importorskip("essl_aug.objectives.continuous")
-    pytest.importorskip("essl_aug.objectives.predictor")
+def test_continuous_essl_and_predictor_by_config_in_a_lightly_step() -> None:
     gpu_views = GPUViews("byol", size=SIZE)
     config = {
-        "continuous": {"augmentation": "rotation", "hidden": [16], "weight": 0.3},
+        "angle": {"objective": "essl", "transform": "random_rotation", "hidden": [16], "weight": 0.3},
         "predictor": {"groups": ["crop"], "dim": 8, "hidden": [16], "source": "embeddings"},
     }
     objectives = ObjectivesLoss.from_config(
@@ -283,13 +270,14 @@ def test_continuous_and_predictor_by_config_in_a_lightly_step() -> None:
     images = torch.randint(0, 256, (B, 3, IMAGE, IMAGE), dtype=torch.uint8)
     (x0, x1), params = gpu_views(images)
     f0, f1 = backbone(x0), backbone(x1)
-    inputs = StepInputs(backbone, x0[..., ::2, ::2], (f0, f1), (head(f0), head(f1)), tuple(params))
+    x_e, _ = extra_view(SIZE)(images)
+    inputs = StepInputs(backbone, x_e, (f0, f1), (head(f0), head(f1)), tuple(params))
     torch.manual_seed(2)
     loss, log = objectives.training_step(inputs, 0)
     torch.manual_seed(2)
     with torch.no_grad():
-        expected = [objectives.objectives[n](inputs).loss for n in ("continuous", "predictor")]
+        expected = [objectives.objectives[n](inputs).loss for n in ("angle", "predictor")]
     torch.testing.assert_close(loss.detach(), expected[0] + expected[1], rtol=1e-5, atol=1e-6)
-    assert {"train_continuous_angle_error", "train_predictor_loss", "train_predictor_cos"} <= set(log)
+    assert {"train_angle_angle_error", "train_angle_cosine", "train_predictor_loss", "train_predictor_cos"} <= set(log)
     loss.backward()
     assert backbone[0].weight.grad.abs().sum() > 0 and head.weight.grad.abs().sum() > 0

@@ -16,7 +16,7 @@ from PIL import Image
 from torch import nn
 from torchvision.transforms import v2
 
-from essl_aug import EquivariantTransform, Rotation
+from essl_aug import EquivariantTransform, RandomRotation90
 from tests.docs.doc_blocks import run_doc_block
 
 
@@ -185,7 +185,7 @@ def test_bad_input() -> None:
         PerSample(EquivariantTransform("rotation", balanced=True))
     with pytest.raises(TypeError, match="family"):
         PerSample(3)
-    assert PerSample(Rotation()).num_classes == 4
+    assert PerSample(RandomRotation90()).num_classes == 4
     assert "Rotation" in repr(rotate)
 
 

@@ -1,329 +1,338 @@
-"""The solo-learn adapter against REAL solo-learn 1.0.2 from PyPI (the argparse API).
+"""The solo-learn adapter on solo-learn's own method classes (its GitHub version, from the clone), built from a config.
 
-Skipped unless solo-learn is importable: ``scripts/install_solo_overlay.sh`` creates the overlay, then
-``PYTHONPATH=.solo-overlay:.solo-overlay-head pytest tests/adapters/``.
+Runs in the session of ``make test-solo`` (``conftest.py``): the methods get a tiny backbone registered in solo-learn's
+``BaseMethod._BACKBONES`` and 16 px crops, on the CPU. Each adapted model is compared with the unadapted class on the
+same weights and batch; the E-SSL term is recomputed with an independent oracle (``torch.rot90`` of the extra view,
+redrawn from the same seed).
 """
 
 from __future__ import annotations
 
-import argparse
-import os
-import pickle
-import subprocess
-import sys
-import warnings
+from tests.adapters import solo_env
 
-import pytest
-import torch
-import torch.nn.functional as F
+solo_env.require_solo()
 
-solo_methods = pytest.importorskip("solo.methods", reason="solo-learn 1.0.2 overlay not on PYTHONPATH")
-pl = pytest.importorskip("pytorch_lightning")
+import copy  # noqa: E402
+import importlib.util  # noqa: E402
+import pickle  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
 
-from essl_aug.adapters.solo_learn import equivariant, install, is_equivariant  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import solo.methods as solo_methods  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from essl_aug.adapters.solo_learn import equivariant, install, is_equivariant, main  # noqa: E402
+from omegaconf import OmegaConf  # noqa: E402
+from PIL import Image  # noqa: E402
+from solo.data.pretrain_dataloader import FullTransformPipeline, NCropAugmentation, build_transform_pipeline  # noqa: E402
+from solo.methods.base import BaseMethod  # noqa: E402
 
-warnings.filterwarnings("ignore", module="pytorch_lightning")
-warnings.filterwarnings("ignore", module="pl_bolts")
+from essl_aug.config import OBJECTIVES, ESSLConfig  # noqa: E402
+from essl_aug.views import extra_view  # noqa: E402
+
+B, SIZE, CLASSES = 4, 16, 10
+EXAMPLES = solo_env.ROOT / "examples" / "solo_learn"
+PROJECTOR = {"proj_hidden_dim": 16, "proj_output_dim": 8}
+METHOD_KWARGS = {
+    "simclr": {**PROJECTOR, "temperature": 0.2},
+    "byol": {**PROJECTOR, "pred_hidden_dim": 16},
+    "barlow_twins": PROJECTOR,
+    "vicreg": PROJECTOR,
+}
+METHODS = list(METHOD_KWARGS)
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:You are trying to `self.log\\(\\)`"),  # no Trainer in these tests
+    pytest.mark.filterwarnings("ignore:The 'warn' function is deprecated"),  # solo-learn's logging.warn
+]
+ORIGINALS = dict(solo_methods.METHODS)  # before any test adapts the registry
+ESSL = {"lambda": 0.4, "hidden_dim": 16, "crop_size": 8}
+
+
+def _probe_class() -> type:
+    name = "essl_objective_probe"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("objective_probe.py"))
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name].Probe
+
+
+Probe = _probe_class()
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny batches: one intra-op thread is as fast, and immune to oversubscription on a busy machine."""
+def _tiny_backbone(monkeypatch: pytest.MonkeyPatch):
+    """solo-learn's registry of backbones takes a test backbone; one thread for tiny batches."""
+    monkeypatch.setitem(BaseMethod._BACKBONES, "essl_tiny", solo_env.tiny_backbone)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
 
 
-if not hasattr(solo_methods.BaseMethod, "add_model_specific_args"):
-    pytest.skip("these tests target solo-learn's argparse API (1.0.x)", allow_module_level=True)
-
-B, SIZE, SMALL, CLASSES = 4, 16, 8, 10
-
-BASE = {
-    "encoder": "resnet18",
-    "num_classes": CLASSES,
-    "backbone_args": {"cifar": True},
-    "max_epochs": 1,
-    "batch_size": B,
-    "optimizer": "sgd",
-    "lars": False,
-    "lr": 0.05,
-    "weight_decay": 1e-4,
-    "classifier_lr": 0.1,
-    "exclude_bias_n_norm": False,
-    "accumulate_grad_batches": 1,
-    "extra_optimizer_args": {"momentum": 0.9},
-    "scheduler": "none",
-    "min_lr": 0.0,
-    "warmup_start_lr": 0.0,
-    "warmup_epochs": 0,
-    "num_large_crops": 2,
-    "num_small_crops": 0,
-}
-METHOD_KWARGS = {
-    "SimCLR": {"proj_output_dim": 32, "proj_hidden_dim": 64, "temperature": 0.2},
-    "BYOL": {
-        "proj_output_dim": 32,
-        "proj_hidden_dim": 64,
-        "pred_hidden_dim": 64,
-        "base_tau_momentum": 0.99,
-        "final_tau_momentum": 1.0,
-        "momentum_classifier": True,
-    },
-    "BarlowTwins": {"proj_output_dim": 32, "proj_hidden_dim": 64, "lamb": 0.0051, "scale_loss": 0.1},
-    "VICReg": {
-        "proj_output_dim": 32,
-        "proj_hidden_dim": 64,
-        "sim_loss_weight": 25.0,
-        "var_loss_weight": 25.0,
-        "cov_loss_weight": 1.0,
-    },
-}
-ESSL = {"essl_lambda": 0.4, "essl_crop_size": SMALL, "essl_hidden_dim": 64}
-NAMES = list(METHOD_KWARGS)
+def make_cfg(method: str, essl: dict | None = None, small: int = 0):
+    """A solo-learn config as ``main_pretrain.py`` passes it (solo-learn fills its own defaults)."""
+    cfg = {
+        "name": "test",
+        "method": method,
+        "backbone": {"name": "essl_tiny"},
+        "data": {"dataset": "custom", "num_classes": CLASSES, "num_large_crops": 2, "num_small_crops": small},
+        "optimizer": {
+            "name": "sgd",
+            "batch_size": B,
+            "lr": 0.1,
+            "classifier_lr": 0.1,
+            "weight_decay": 1e-4,
+            "kwargs": {"momentum": 0.9},
+        },
+        "scheduler": {"name": "none"},
+        "max_epochs": 1,
+        "method_kwargs": dict(METHOD_KWARGS[method]),
+        "augmentations": [{"crop_size": SIZE, "num_crops": 2}],
+    }
+    if method == "byol":
+        cfg["momentum"] = {"base_tau": 0.99, "final_tau": 1.0}
+    if essl is not None:
+        cfg["essl"] = essl
+    out = OmegaConf.create(cfg)
+    OmegaConf.set_struct(out, False)  # as main_pretrain.py does
+    return out
 
 
-def build(name: str, seed: int = 0, adapted: bool = True, **overrides):
-    cls = getattr(solo_methods, name)
+def build(method: str, essl: dict | None = None, seed: int = 0, **kwargs):
     torch.manual_seed(seed)
-    kwargs = {**BASE, **METHOD_KWARGS[name], **overrides}
-    return (equivariant(cls) if adapted else cls)(**kwargs)
+    return equivariant(ORIGINALS[method])(make_cfg(method, essl, **kwargs))
 
 
-def make_batch(crops: int = 2, seed: int = 1, small: int = 0):
+def original(method: str, model) -> BaseMethod:
+    """The unadapted class with the adapted model's weights (every key but the objectives' heads)."""
+    plain = ORIGINALS[method](make_cfg(method))
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith("essl_")}
+    plain.load_state_dict(state)  # strict: the adapted model has the method's keys and no others but essl_*
+    return plain
+
+
+def make_batch(seed: int = 1, same: bool = False) -> list:
     g = torch.Generator().manual_seed(seed)
-    xs = [torch.rand(B, 3, SIZE, SIZE, generator=g) for _ in range(crops)]
-    xs += [torch.rand(B, 3, SMALL, SMALL, generator=g) for _ in range(small)]
-    return [torch.arange(B), xs, torch.randint(0, CLASSES, (B,), generator=g)]
+    first = torch.rand(B, 3, SIZE, SIZE, generator=g)
+    second = first.clone() if same else torch.rand(B, 3, SIZE, SIZE, generator=g)
+    return [torch.arange(B), [first, second], torch.randint(0, CLASSES, (B,), generator=g)]
 
 
-def oracle_ce(model, x: torch.Tensor, size: int | None = SMALL) -> torch.Tensor:
-    """E-SSL cross-entropy computed independently: torch.rot90 blocks, the online encoder, the head."""
-    if size is not None and x.shape[-1] != size:
-        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-    views = torch.cat([torch.rot90(x, k, dims=(-2, -1)) for k in range(4)])
-    labels = torch.arange(4).repeat_interleave(x.shape[0])
-    return F.cross_entropy(model.essl.head(model.encoder(views)), labels)
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_loss_is_the_unwrapped_step_plus_weighted_ce(name: str) -> None:
-    model = build(name, **ESSL)
-    assert type(model).__name__ == f"Equivariant{name}" and model.essl_active
-    batch = make_batch()
-    loss = model.training_step(batch, 0)
-    base = getattr(solo_methods, name).training_step(model, batch, 0)  # the unwrapped method's step
-    with torch.no_grad():
-        expected = base + 0.4 * oracle_ce(model, batch[1][0])
-    assert isinstance(loss, torch.Tensor) and loss.ndim == 0
-    torch.testing.assert_close(loss.detach(), expected.detach(), rtol=1e-5, atol=1e-6)
-    assert not torch.isclose(loss.detach(), base.detach())
-
-
-@pytest.mark.parametrize("name", ["SimCLR", "BYOL"])
-def test_head_is_optimised_and_receives_gradients(name: str) -> None:
-    model = build(name, **ESSL)
-    groups = {g.get("name"): g for g in model.learnable_params}
-    assert "essl_head" in groups
-    opt = model.configure_optimizers()
-    opt = opt[0][0] if isinstance(opt, tuple) else opt
-    optimised = {id(p) for group in opt.param_groups for p in group["params"]}
-    assert all(id(p) in optimised for p in model.essl.head.parameters())
-    model.training_step(make_batch(), 0).backward()
-    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.essl.head.parameters())
-    if name == "BYOL":  # the E-SSL view goes through the online encoder only
-        assert all(p.grad is None for p in model.momentum_encoder.parameters())
-
-
-@pytest.mark.parametrize("name", NAMES)
-@pytest.mark.parametrize("essl", [{}, {"essl_lambda": 0.0}], ids=["no-essl", "lambda0"])
-def test_weight_zero_or_no_block_is_the_original_model(name: str, essl: dict) -> None:
-    original = build(name, adapted=False)
-    model = build(name, **essl)
-    assert not model.essl_active and not hasattr(model, "essl")
-    assert model.state_dict().keys() == original.state_dict().keys()
-    assert [g.get("name") for g in model.learnable_params] == [g.get("name") for g in original.learnable_params]
-    calls = []
-    model.encoder.register_forward_hook(lambda *_: calls.append(1))
-    original.encoder.register_forward_hook(lambda *_: calls.append(2))
-    batch = make_batch()
-    torch.testing.assert_close(model.training_step(batch, 0), original.training_step(batch, 0))
-    assert calls.count(1) == calls.count(2)  # no extra forward
-
-
-def test_extra_crop_is_removed_before_the_base_step() -> None:
-    kwargs = {**ESSL, "essl_source": "extra_crop", "num_small_crops": 1}
-    frozen = dict(kwargs)
-    model = build("SimCLR", **kwargs)
-    assert kwargs == frozen  # the caller's arguments are not touched
-    assert model.num_crops == 2 and not model.multicrop
-    batch = make_batch(crops=2, small=1)
-    crops = list(batch[1])
-    loss = model.training_step(batch, 0)
-    assert batch[1] == crops and len(batch[1]) == 3  # the caller's batch is not touched
-    base = solo_methods.SimCLR.training_step(model, [batch[0], crops[:2], batch[2]], 0)
-    with torch.no_grad():
-        expected = base + 0.4 * oracle_ce(model, crops[2])
-    torch.testing.assert_close(loss.detach(), expected.detach(), rtol=1e-5, atol=1e-6)
-    # lambda == 0: the crop is still dropped, the rest is the base method on the 2 main crops
-    model0 = build("SimCLR", essl_lambda=0.0, essl_source="extra_crop", num_small_crops=1)
-    assert not hasattr(model0, "essl")
-    torch.testing.assert_close(
-        model0.training_step(batch, 0), solo_methods.SimCLR.training_step(model0, [batch[0], crops[:2], batch[2]], 0)
-    )
-
-
-def test_random_resized_crop_and_product_transform() -> None:
-    model = build("VICReg", essl_transform="rotation,vflip", essl_crop_scale=[0.2, 1.0], **ESSL)
-    assert model.essl.transform.num_classes == 8 and model.essl.head.num_classes == 8
-    seen = []
-    model.encoder.register_forward_hook(lambda m, i, o: seen.append(tuple(i[0].shape)))
-    loss = model.training_step(make_batch(), 0)
-    assert torch.isfinite(loss) and (8 * B, 3, SMALL, SMALL) in seen
-
-
-def test_argparse_flags() -> None:
-    cls = equivariant(solo_methods.SimCLR)
-    parser = cls.add_model_specific_args(argparse.ArgumentParser())
-    args = parser.parse_args(["--encoder", "resnet18", "--optimizer", "sgd"])
-    assert all(getattr(args, k) is None for k in vars(args) if k.startswith("essl_"))
-    argv = ["--encoder", "resnet18", "--optimizer", "sgd", "--essl_lambda", "0.5", "--essl_transform", "rotation,vflip"]
-    args = parser.parse_args([*argv, "--essl_mode", "random", "--essl_crop_size", "16", "--essl_hidden_dim", "32"])
-    essl = {k: v for k, v in vars(args).items() if k.startswith("essl_")}
-    model = build("SimCLR", **essl)
-    s = model.essl_settings
-    assert (s.weight, s.transform, s.mode, s.crop_size, s.hidden) == (
-        0.5,
-        ["rotation", "vflip"],
-        "random",
-        16,
-        (32, 32),
-    )
-    assert "extra_args" in vars(model) and not any(k.startswith("essl") for k in model.extra_args)
-    with pytest.raises(SystemExit):
-        parser.parse_args(["--encoder", "resnet18", "--optimizer", "sgd", "--essl_source", "dataloader"])
-
-
-def test_bad_settings_raise_clear_errors() -> None:
-    with pytest.raises(ValueError, match=r"essl\.lambda"):
-        build("SimCLR", essl_lambda=-1.0)
-    with pytest.raises(ValueError, match=r"essl\.view=2"):
-        build("SimCLR", essl_lambda=0.4, essl_view=2)
-    with pytest.raises(ValueError, match=r"essl\.transform"):
-        build("SimCLR", essl_transform="spin")
-    with pytest.raises(TypeError, match="BaseMethod subclass"):
-        equivariant(solo_methods.LinearModel)
-
-
-def test_install_wraps_the_registry_in_place(monkeypatch: pytest.MonkeyPatch) -> None:
-    registry = dict(solo_methods.METHODS)
-    monkeypatch.setattr(solo_methods, "METHODS", registry)
-    assert install() is registry
-    assert registry["simclr"] is equivariant(solo_methods.SimCLR)
-    assert registry["linear"] is solo_methods.LinearModel and registry["base"] is solo_methods.BaseMethod
-    wrapped = sum(is_equivariant(c) for c in registry.values())
-    assert wrapped == len(registry) - 2
-    install(registry)  # idempotent
-    assert registry["byol"] is equivariant(solo_methods.BYOL)
-    assert not build("BYOL").essl_active  # inactive without --essl_* flags
-
-
-class _PerfectHead(torch.nn.Module):
-    """Logits that name the label of every view of the ``mode="all"`` block layout: accuracy 1."""
-
-    num_classes = 4
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        labels = torch.arange(4).repeat_interleave(features.shape[0] // 4)
-        return 10 * F.one_hot(labels, 4).float() + 0 * features.sum()
-
-
-def test_train_essl_acc_is_logged_in_percent() -> None:
-    model = build("SimCLR", **ESSL)
-    model.essl.head = _PerfectHead()
-    logged: dict[str, torch.Tensor] = {}
+def recording(model) -> dict:
+    """Record what the model logs (no Trainer here)."""
+    logged: dict = {}
     model.log_dict = lambda metrics, **kwargs: logged.update(metrics)
-    out = model._essl_loss(make_batch()[1][0])
-    assert float(out.accuracy) == 1.0  # the output keeps the fraction
-    assert float(logged["train_essl_acc"]) == 100.0  # solo-learn logs its accuracies in percent (acc1, acc5)
+    return logged
 
 
-def test_autocast_bf16() -> None:
-    model = build("BarlowTwins", **ESSL)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        loss = model.training_step(make_batch(), 0)
-    assert torch.isfinite(loss)
+def rotation_ce(model, extra: torch.Tensor) -> torch.Tensor:
+    """The E-SSL cross-entropy of the four quarter turns of ``extra``, computed with ``torch.rot90``."""
+    views = torch.cat([torch.rot90(extra, k, dims=(-2, -1)) for k in range(4)])
+    labels = torch.arange(4).repeat_interleave(extra.shape[0])
+    head = model.essl_objectives.objectives["essl"].head
+    return F.cross_entropy(head(model.backbone(views.to(memory_format=torch.channels_last))), labels)
 
 
-def test_instances_and_classes_pickle(tmp_path) -> None:
-    cls = equivariant(solo_methods.SimCLR)
-    assert pickle.loads(pickle.dumps(cls)) is cls
-    model = build("SimCLR", **ESSL)
-    clone = pickle.loads(pickle.dumps(model))
-    assert type(clone) is cls and clone.essl_settings == model.essl_settings
-    torch.testing.assert_close(clone.state_dict(), model.state_dict())
-    # with class defaults (e.g. the swap plugin's), in a fresh process
-    with_defaults = equivariant(solo_methods.BYOL, weight=0.3, hidden_dim=32)
+@pytest.mark.parametrize("method", METHODS)
+def test_the_loss_is_the_methods_loss_plus_the_weighted_essl_term(method: str) -> None:
+    model = build(method, ESSL)
+    assert type(model).__name__ == f"Equivariant{ORIGINALS[method].__name__}"
+    plain = original(method, model)
+    batch = make_batch()
+    logged = recording(model)
+    torch.manual_seed(5)
+    loss = model.training_step(batch, 0)
+    base = plain.training_step(batch, 0)
+    # The extra view: the reference crop (8 px here) and flip of crop 0, redrawn from the same seed (the method's own
+    # step draws nothing); a crop of the batch is already augmented, so no colour ops and no normalisation.
+    torch.manual_seed(5)
+    extra, params = extra_view(SIZE, size=8, photometric=False, normalize=None)(batch[1][0])
+    assert list(params) == ["resized_crop", "hflip"] and extra.shape == (B, 3, 8, 8)
+    with torch.no_grad():
+        ce = rotation_ce(model, extra)
+    assert isinstance(loss, torch.Tensor) and loss.ndim == 0
+    torch.testing.assert_close(loss.detach(), base.detach() + 0.4 * ce, rtol=1e-5, atol=1e-6)
+    assert {"train_essl_loss", "train_essl_ce", "train_essl_acc"} <= set(logged)
+    torch.testing.assert_close(logged["train_essl_ce"], ce, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(logged["train_essl_loss"], 0.4 * ce, rtol=1e-5, atol=1e-6)
+    assert model._essl_outs is None  # nothing of the step kept past it
+
+
+@pytest.mark.parametrize("method", ["simclr", "byol"])
+def test_views_on_the_device_replace_the_crops_and_feed_the_objectives(method: str, monkeypatch) -> None:
+    """``essl.views``: crop 0 (the un-augmented image) makes the two views and the extra view; an objective by config
+    gets the online backbone's features of the two views (the very tensors the method computed: a forward hook
+    here, in the test, sees them), the projector's outputs and the views' parameters."""
+    monkeypatch.setitem(OBJECTIVES, "probe", Probe)
+    block = {**ESSL, "views": {"name": "simclr", "scale": [0.2, 1.0]}, "objectives": {"probe": {"weight": 0.5}}}
+    model = build(method, block)
+    plain = original(method, model)
+    seen: list = []
+    model.backbone.register_forward_hook(lambda module, args, out: seen.append((args[0], out)))
+    batch = make_batch(same=True)  # the loader's two identical, un-augmented crops
+    source = batch[1][0]
+    torch.manual_seed(3)
+    loss = model.training_step(batch, 0)
+
+    probe = model.essl_objectives.objectives["probe"]
+    inputs = probe.seen[-1]
+    assert inputs.features[0] is seen[0][1] and inputs.features[1] is seen[1][1]
+    torch.manual_seed(3)  # the draws of the step, in its order: the two views, then the extra view
+    views, params = model.essl_views(source)
+    extra, extra_params = model._essl_extra(SIZE)(source)
+    assert "color_jitter" in extra_params  # un-augmented source: the extra view has the photometric ops
+    for i in range(2):
+        assert torch.equal(seen[i][0], views[i])
+        assert torch.equal(inputs.params[i]["resized_crop"].box, params[i]["resized_crop"].box)
+        torch.testing.assert_close(inputs.embeddings[i], model.projector(seen[i][1]))
+    with torch.no_grad():
+        base = plain.training_step([batch[0], views, batch[2]], 0)
+        scales = [p["resized_crop"].scale for p in params]
+        features = [model.backbone(v.to(memory_format=torch.channels_last)) for v in views]
+        mse = F.mse_loss(probe.linear(features[0] - features[1]).squeeze(1), scales[0] - scales[1])
+        ce = rotation_ce(model, extra)
+    torch.testing.assert_close(loss.detach(), base + 0.5 * mse + 0.4 * ce, rtol=1e-5, atol=1e-6)
+
+
+def test_the_views_example_has_solo_learns_loader_yield_the_images_as_they_are() -> None:
+    """The config route of ``essl.views``, no change to solo-learn: its own pipeline, built from the example's
+    ``augmentations`` entry, yields each 32 px image untouched, in [0, 1] (``ToTensor``), as crops 0 and 1; with ``rrc``
+    of scale [1, 1], an image of another size is resized whole to 32 x 32."""
+    cfg = OmegaConf.load(EXAMPLES / "esimclr_cifar10_gpu_views.yaml")
+    assert cfg.data.dataset == "custom" and cfg.essl.views.name == "simclr"
+    transform = FullTransformPipeline(
+        [NCropAugmentation(build_transform_pipeline(cfg.data.dataset, a), a.num_crops) for a in cfg.augmentations]
+    )
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    crops = transform(Image.fromarray(pixels))
+    expected = torch.from_numpy(pixels).permute(2, 0, 1).float() / 255
+    assert len(crops) == 2 and all(torch.equal(crop, expected) for crop in crops)
+    whole = copy.deepcopy(cfg.augmentations[0])
+    whole.rrc.enabled = True
+    other = Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8))
+    resized = np.array(other.resize((32, 32), Image.BICUBIC))
+    out = build_transform_pipeline(cfg.data.dataset, whole)(other)
+    assert torch.equal(out, torch.from_numpy(resized).permute(2, 0, 1).float() / 255)
+
+
+def test_the_heads_are_optimised_and_get_gradients() -> None:
+    model = build("byol", ESSL)
+    heads = list(model.essl_objectives.parameters())
+    groups = {g.get("name"): g for g in model.learnable_params}
+    assert {id(p) for p in groups["essl"]["params"]} == {id(p) for p in heads}
+    optimizer = model.configure_optimizers()  # scheduler "none": the optimiser alone
+    optimised = {id(p) for g in optimizer.param_groups for p in g["params"]}
+    assert heads and all(id(p) in optimised for p in heads)
+    model.training_step(make_batch(), 0).backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in heads)
+    assert model.momentum_backbone[0].weight.grad is None  # the extra view goes through the online backbone only
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("essl", [None, {"lambda": 0}], ids=["no-block", "lambda-0"])
+def test_without_an_active_block_the_model_is_the_original(method: str, essl: dict | None) -> None:
+    model = build(method, essl)
     torch.manual_seed(0)
+    plain = ORIGINALS[method](make_cfg(method))
+    assert list(model.state_dict()) == list(plain.state_dict())
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), plain.state_dict().values(), strict=True))
+    assert [g.get("name") for g in model.learnable_params] == [g.get("name") for g in plain.learnable_params]
+    batch = make_batch()
+    assert torch.equal(model.training_step(batch, 0), plain.training_step(batch, 0))
+    assert model._essl_outs is None
+    assert ("essl" in model.cfg) == (essl is not None)
+
+
+def test_the_config_hook_fills_the_blocks_defaults_in_place() -> None:
+    cls = equivariant(solo_methods.SimCLR)
+    cfg = make_cfg("simclr", {"lambda": 0.5, "transform": "rotation,vflip"})
+    assert cls.add_and_assert_specific_cfg(cfg) is cfg
+    expected = ESSLConfig.from_mapping({"lambda": 0.5, "transform": ["rotation", "vflip"]}).as_mapping()
+    assert OmegaConf.to_container(cfg.essl) == expected
+    assert expected["mode"] == "all" and expected["hidden_dim"] == [2048, 2048]  # the defaults, written out
+    assert cfg.performance.disable_channel_last is False  # solo-learn's own defaults still filled
+    again = copy.deepcopy(cfg)
+    cls.add_and_assert_specific_cfg(again)
+    assert again == cfg  # idempotent: solo-learn's tests call the hook a second time
+    plain = make_cfg("simclr")
+    cls.add_and_assert_specific_cfg(plain)
+    assert "essl" not in plain
+
+
+@pytest.mark.parametrize(
+    ("block", "match"),
+    [
+        ({"lambda": -1}, r"essl\.lambda"),
+        ({"lamda": 0.4}, r"unknown essl setting.*'lamda'"),
+        ({"transform": "rotatoin"}, r"essl\.transform"),
+        ({"mode": "some"}, r"essl\.mode"),
+        ({"hidden_dim": "wide"}, r"essl\.hidden_dim"),
+        ({"crop_size": 1}, r"essl\.crop_size"),
+        ({"view": 2}, r"essl\.view must be the index of one of the 2 crops"),
+        ({"views": "moco"}, r"essl\.views"),
+        ({"objectives": {"augselff": {}}}, r"essl\.objectives\.augselff"),
+        ({"objectives": {"augself": {}}}, r"essl\.objectives\.augself needs params.*essl\.views"),
+        ({"source": "extra_crop"}, r"essl\.source: extra_crop .*successor is essl\.views"),
+    ],
+)
+def test_bad_blocks_name_the_key(block: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        build("simclr", block)
+
+
+def test_views_need_two_large_crops_and_no_small_ones() -> None:
+    with pytest.raises(ValueError, match=r"essl\.views makes 2 views .*no small ones"):
+        build("simclr", {"views": "simclr"}, small=2)
+
+
+def test_an_adapted_model_unpickles_in_a_fresh_process(tmp_path: Path) -> None:
+    model = build("byol", ESSL)
     path = tmp_path / "model.pkl"
-    path.write_bytes(pickle.dumps(with_defaults(**BASE, **METHOD_KWARGS["BYOL"])))
-    code = (
-        "import pickle, sys, warnings; warnings.simplefilter('ignore');"
-        "m = pickle.load(open(sys.argv[1], 'rb'));"
-        "print(type(m).__name__, m.essl_settings.weight, m.essl.head.layers[0].out_features)"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code, str(path)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-        timeout=120,
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split()[-3:] == ["EquivariantBYOL", "0.3", "32"]
+    path.write_bytes(pickle.dumps(model))
+    batch = make_batch()
+    torch.save(batch, tmp_path / "batch.pt")
+    code = f"""
+import pickle, sys, torch
+assert "essl_aug.adapters.solo_learn" not in sys.modules  # a fresh process: unpickling rebuilds the class
+model = pickle.loads(open({str(path)!r}, "rb").read())
+print(type(model).__module__, type(model).__name__)
+torch.manual_seed(5)
+print(repr(float(model.training_step(torch.load({str(tmp_path / "batch.pt")!r}), 0))))
+"""
+    env = solo_env.subprocess_env()
+    env["PYTHONPATH"] = f"{solo_env.ROOT}:{env['PYTHONPATH']}"
+    run = subprocess.run([sys.executable, "-W", "ignore", "-c", code], env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    name, loss = run.stdout.split("\n")[:2]
+    assert name == "essl_aug.adapters.solo_learn EquivariantBYOL"
+    torch.manual_seed(5)
+    assert float(loss) == model.training_step(batch, 0).item()
 
 
-class _Crops(torch.utils.data.Dataset):
-    """solo-learn's batch layout: (index, [crop, crop], target)."""
+def test_install_adapts_every_method_of_the_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    registry = dict(ORIGINALS)
+    monkeypatch.setattr(solo_methods, "METHODS", registry)
+    assert install() is registry  # default: solo.methods.METHODS, in place
+    for name, cls in registry.items():
+        before = ORIGINALS[name]
+        if name in ("base", "linear"):  # BaseMethod itself and the linear evaluation model are no methods
+            assert cls is before
+        else:
+            assert is_equivariant(cls) and issubclass(cls, before) and vars(cls)["_essl_base"] is before
+            assert cls is getattr(sys.modules["essl_aug.adapters.solo_learn"], f"Equivariant{before.__name__}")
+    snapshot = dict(registry)
+    assert install(registry) == snapshot  # installing twice changes nothing
+    with pytest.raises(TypeError, match="solo-learn method class"):
+        equivariant(ORIGINALS["linear"])
 
-    def __init__(self, n: int = 8) -> None:
-        g = torch.Generator().manual_seed(0)
-        self.x = torch.rand(n, 2, 3, SIZE, SIZE, generator=g)
-        self.y = torch.randint(0, CLASSES, (n,), generator=g)
 
-    def __len__(self) -> int:
-        return len(self.y)
-
-    def __getitem__(self, i: int):
-        return i, [self.x[i, 0], self.x[i, 1]], self.y[i]
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_fast_dev_run_fit_logs_and_runs_the_momentum_hooks(name: str) -> None:
-    model = build(name, **ESSL)
-    outputs = []  # what the E-SSL branch computed, to compare with what was logged
-    branch = model._essl_loss
-    model._essl_loss = lambda x: outputs.append(branch(x)) or outputs[-1]
-    before = [p.detach().clone() for p in model.essl.head.parameters()]
-    momentum = [p.detach().clone() for p in model.momentum_encoder.parameters()] if name == "BYOL" else None
-    trainer = pl.Trainer(
-        fast_dev_run=True,
-        accelerator="cpu",
-        devices=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
-    trainer.fit(model, torch.utils.data.DataLoader(_Crops(), batch_size=B))
-    metrics = trainer.callback_metrics
-    assert any(k.startswith("train_essl_loss") for k in metrics) and any(
-        k.startswith("train_essl_acc") for k in metrics
-    )
-    acc = next(v for k, v in metrics.items() if k.startswith("train_essl_acc"))
-    assert len(outputs) == 1 and float(acc) == float(100 * outputs[0].accuracy)  # percent, as solo-learn logs
-    assert any(not torch.equal(a, b) for a, b in zip(before, model.essl.head.parameters(), strict=True))
-    if momentum is not None:  # on_train_batch_end ran the EMA update and logged tau
-        assert "tau" in metrics
-        assert any(not torch.equal(a, b) for a, b in zip(momentum, model.momentum_encoder.parameters(), strict=True))
+def test_the_entry_point_needs_a_script() -> None:
+    with pytest.raises(SystemExit, match=r"usage: python -m essl_aug\.adapters\.solo_learn"):
+        main([])

@@ -13,7 +13,7 @@ pytest.importorskip("matplotlib", reason="the benchmark needs the demo extra")
 pytest.importorskip("torchvision", reason="torchvision reads Fashion-MNIST")
 
 from benchmarks import objectives
-from essl_aug.experiments.data import find_fashion_mnist
+from benchmarks.toolkit.data import find_fashion_mnist
 
 
 def test_quick_run_writes_the_rows_paired_intervals_and_choices(

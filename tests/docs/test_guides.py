@@ -40,11 +40,11 @@ def test_named_blocks_are_the_readme_blocks() -> None:
 
 
 def test_every_family_has_its_grid() -> None:
-    """Each registered family has an `essl-aug show` grid on the label conventions page."""
+    """Each registered family has a `python -m benchmarks.show` grid on the label conventions page."""
     labels = (DOCS / "guides" / "labels.md").read_text(encoding="utf-8")
     for name in family_names():
         grid = DOCS / "_static" / "grids" / f"{name}.png"
-        assert grid.is_file(), f"no grid for {name!r}: essl-aug show --family {name} --out {grid}"
+        assert grid.is_file(), f"no grid for {name!r}: python -m benchmarks.show --family {name} --out {grid}"
         assert f"](../_static/grids/{name}.png)" in labels, f"guides/labels.md does not show the {name!r} grid"
 
 

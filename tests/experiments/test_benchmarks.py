@@ -16,7 +16,7 @@ pytest.importorskip("sklearn", reason="the benchmarks need the demo extra")
 pytest.importorskip("matplotlib", reason="the benchmarks need the demo extra")
 
 from benchmarks import cifar10, quality
-from essl_aug.experiments.data import load_cifar10
+from benchmarks.toolkit.data import load_cifar10
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,8 +45,11 @@ def test_quality_quick_writes_one_row_per_family(tmp_path: Path, capsys: pytest.
             assert s["mean"] == acc and s["std"] == 0.0
             assert acc * 128 == pytest.approx(round(acc * 128), abs=1e-4)  # a count of the 128 test images
     e_row = payload["rows"]["rotation,vflip"]["E-SSL"]["last_epoch"][0]
-    assert "essl_acc" in e_row  # the E-SSL runs really trained a head
-    assert "essl_acc" not in payload["rows"]["rotation"]["invariant"]["last_epoch"][0]
+    assert "essl/acc" in e_row  # the E-SSL runs really trained a head
+    assert e_row["essl/loss"] == pytest.approx(0.4 * e_row["essl/ce"], rel=1e-5)
+    assert "essl/acc" not in payload["rows"]["rotation"]["invariant"]["last_epoch"][0]
+    invariant = payload["rows"]["rotation"]["invariant"]["last_epoch"][0]
+    assert invariant["ssl"] != baseline["last_epoch"][0]["ssl"]  # the invariance changed the views
     assert "| rotation |" in capsys.readouterr().out
     assert (tmp_path / "quality.png").stat().st_size > 0
 
@@ -89,7 +92,7 @@ def test_cifar10_recipe_runs_one_epoch_on_a_tiny_fake_folder(tmp_path: Path) -> 
     assert result["method"] == "E-SimCLR" and result["recipe"]["base_lr"] == 0.06
     assert result["recipe"]["temperature"] == 0.5 and result["recipe"]["weight"] == 0.4
     (epoch,) = result["history"]
-    assert epoch["epoch"] == 1 and epoch["loss"] == pytest.approx(epoch["ssl"] + 0.4 * epoch["essl_ce"], rel=1e-5)
+    assert epoch["epoch"] == 1 and epoch["loss"] == pytest.approx(epoch["ssl"] + 0.4 * epoch["essl/ce"], rel=1e-5)
     assert len(result["probe"]["accuracies"]) == 2
     assert (out / "backbone.pt").is_file()
 

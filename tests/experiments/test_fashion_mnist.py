@@ -21,8 +21,8 @@ import torch
 pytest.importorskip("sklearn", reason="the demo needs the demo extra")
 pytest.importorskip("matplotlib", reason="the demo needs the demo extra")
 
-from essl_aug.cli import main
-from essl_aug.experiments.data import (
+from benchmarks import demo
+from benchmarks.toolkit.data import (
     FASHION_MNIST_DIR,
     FASHION_MNIST_FILES,
     fashion_mnist_root,
@@ -124,9 +124,9 @@ def test_demo_on_fashion_mnist_writes_its_json_and_png(
     real: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
-    argv = ["demo", "--dataset", "fashion-mnist", "--epochs", "1", "--seeds", "1", "--train-size", "500"]
+    argv = ["--dataset", "fashion-mnist", "--epochs", "1", "--seeds", "1", "--train-size", "500"]
     argv += ["--width", "4", "--batch-size", "100", "--threads", "1", "--no-progress", "--out", str(out)]
-    assert main(argv) == 0
+    assert demo.main(argv) == 0
     payload = json.loads((out / "demo.json").read_text())
     assert payload["dataset"] == {"name": "Fashion-MNIST, 28x28 gray", "train": 500, "test": 10000}
     assert payload["epochs"] == 1 and payload["seeds"] == [0]
@@ -134,7 +134,7 @@ def test_demo_on_fashion_mnist_writes_its_json_and_png(
         (acc,) = summary["accuracies"]
         assert acc * 10000 == pytest.approx(round(acc * 10000), abs=1e-3)  # a count of the 10,000 test images
     ess = payload["results"]["E-SimCLR (rotation)"]["last_epoch"][0]
-    assert ess["loss"] == pytest.approx(ess["ssl"] + 0.4 * ess["essl_ce"], rel=1e-5)
+    assert ess["loss"] == pytest.approx(ess["ssl"] + 0.4 * ess["essl/ce"], rel=1e-5)
     assert (out / "demo.png").stat().st_size > 0
 
 
@@ -199,13 +199,13 @@ def test_missing_files_name_the_debian_package(tmp_path: Path, capsys: pytest.Ca
     assert "--data" in str(info.value) and "train-images-idx3-ubyte" in str(info.value)
     out = tmp_path / "out"
     with pytest.raises(SystemExit) as done:
-        main(["demo", "--dataset", "fashion-mnist", "--data", str(empty), "--out", str(out), "--no-progress"])
+        demo.main(["--dataset", "fashion-mnist", "--data", str(empty), "--out", str(out), "--no-progress"])
     message = str(done.value.code)
-    assert message.startswith("essl-aug demo: Fashion-MNIST not found") and "\n" not in message
+    assert message.startswith("benchmarks.demo: Fashion-MNIST not found") and "\n" not in message
     assert "apt-get install dataset-fashion-mnist" in message
     assert not out.exists()  # nothing written
     with pytest.raises(SystemExit, match="applies to --dataset fashion-mnist"):
-        main(["demo", "--data", str(empty), "--out", str(out)])
+        demo.main(["--data", str(empty), "--out", str(out)])
 
 
 def test_quality_benchmark_on_fashion_mnist(
@@ -220,7 +220,8 @@ def test_quality_benchmark_on_fashion_mnist(
     payload = json.loads((tmp_path / "quality.json").read_text())
     assert payload["dataset"] == {"name": "Fashion-MNIST, 28x28 gray", "train": 128, "test": 128}
     assert list(payload["rows"]) == ["rotation", "hflip"]
-    # grayscale needs RGB: refused before any training, in one line, nothing written
+    # grayscale leaves gray images as they are (nothing to tell apart): refused before any training, in one line,
+    # nothing written
     out = tmp_path / "gray"
     assert quality.main(["--quick", "--dataset", "fashion-mnist", "--families", "grayscale", "--out", str(out)]) == 2
     err = capsys.readouterr().err

@@ -4,6 +4,7 @@ confidence interval, the separate random streams that make runs paired, and the 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 
 import pytest
 import torch
@@ -11,11 +12,13 @@ from torch import Tensor, nn
 
 pytest.importorskip("sklearn", reason="the toolkit's tests need the demo extra")
 
-from essl_aug.experiments import PretrainConfig, ViewAugment, linear_probe, pretrain
-from essl_aug.experiments.probe import extract_features, knn_accuracy, linear_accuracy
-from essl_aug.experiments.report import T_975, confidence_interval, t_quantile_975
-from essl_aug.experiments.study import paired_difference
-from essl_aug.experiments.vicreg import vicreg_loss
+from benchmarks.toolkit import PretrainConfig, linear_probe, pretrain, view
+from benchmarks.toolkit.probe import extract_features, knn_accuracy, linear_accuracy
+from benchmarks.toolkit.report import T_975, confidence_interval, t_quantile_975
+from benchmarks.toolkit.study import paired_difference
+from benchmarks.toolkit.vicreg import vicreg_loss
+from essl_aug.transforms import Params
+from essl_aug.views import ViewPipeline
 
 
 def _official_vicreg(x: Tensor, y: Tensor) -> Tensor:
@@ -93,24 +96,22 @@ def test_paired_confidence_interval_matches_scipy() -> None:
         confidence_interval([0.1])
 
 
-class _Recorder:
-    """A view that records every view it makes (an SSL-view stand-in for :class:`ViewAugment`)."""
+class _Recorder(ViewPipeline):
+    """The SSL views' pipeline, recording every view it makes."""
 
     def __init__(self) -> None:
+        super().__init__(view(8, jitter=0.8).augmentations)
         self.made: list[Tensor] = []
-        self.view = ViewAugment(size=8, jitter=0.8)
 
-    def __call__(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        v = self.view(x, generator)
+    def apply(self, x: Tensor, params: Mapping[str, Params]) -> Tensor:
+        v = super().apply(x, params)
         self.made.append(v.clone())
         return v
 
 
 def _run(images: Tensor, **changes: object) -> tuple[list[Tensor], nn.Module]:
     rec = _Recorder()
-    cfg = PretrainConfig(
-        essl=None, epochs=2, batch_size=8, width=4, head_hidden=(8,), view=rec, essl_view=ViewAugment(size=4), seed=5
-    )
+    cfg = PretrainConfig(essl=None, epochs=2, batch_size=8, width=4, view=rec, seed=5)
     res = pretrain(images, dataclasses.replace(cfg, **changes))
     return rec.made, res.backbone
 
@@ -118,25 +119,26 @@ def _run(images: Tensor, **changes: object) -> tuple[list[Tensor], nn.Module]:
 def test_runs_that_differ_in_the_essl_branch_see_the_same_views_in_the_same_order() -> None:
     images = torch.rand(24, 3, 8, 8)
     plain, net_plain = _run(images)
-    for changes in ({"essl": "rotation"}, {"essl": "vflip", "essl_mode": "random"}, {"method": "vicreg"}):
+    block = {"transform": "vflip", "mode": "random", "hidden_dim": [8]}
+    for changes in ({"essl": {"hidden_dim": [8]}}, {"essl": block}, {"method": "vicreg"}):
         views, _ = _run(images, **changes)
         assert len(views) == len(plain) == 2 * 2 * 3
         assert all(torch.equal(a, b) for a, b in zip(views, plain, strict=True)), changes
     # ... and the backbones did train differently (the branch or the loss changed the gradients).
-    _, net_essl = _run(images, essl="rotation")
+    _, net_essl = _run(images, essl={"hidden_dim": [8]})
     assert not all(torch.equal(p, q) for p, q in zip(net_plain.parameters(), net_essl.parameters(), strict=True))
 
 
 def test_method_and_essl_mode_options() -> None:
     images = torch.rand(16, 3, 8, 8)
-    cfg = PretrainConfig(essl="rotation", epochs=1, batch_size=8, width=4, head_hidden=(8,), view=ViewAugment(size=8),
-                         essl_view=ViewAugment(size=4))  # fmt: skip
+    block = {"transform": "rotation", "hidden_dim": [8]}
+    cfg = PretrainConfig(essl=block, epochs=1, batch_size=8, width=4, view=view(8))
     vic = pretrain(images, dataclasses.replace(cfg, method="vicreg")).history[0]
     sim = pretrain(images, cfg).history[0]
-    assert vic["ssl"] != sim["ssl"] and vic["loss"] == pytest.approx(vic["ssl"] + 0.4 * vic["essl_ce"], rel=1e-5)
-    rnd = pretrain(images, dataclasses.replace(cfg, essl_mode="random", essl_balanced=True)).history[0]
-    assert rnd["essl_ce"] != sim["essl_ce"]
+    assert vic["ssl"] != sim["ssl"] and vic["loss"] == pytest.approx(vic["ssl"] + 0.4 * vic["essl/ce"], rel=1e-5)
+    rnd = pretrain(images, dataclasses.replace(cfg, essl={**block, "mode": "random"}, balanced=True)).history[0]
+    assert rnd["essl/ce"] != sim["essl/ce"]
     with pytest.raises(ValueError, match="`method`"):
         PretrainConfig(method="byol")
-    with pytest.raises(ValueError, match="`essl_mode`"):
-        PretrainConfig(essl_mode="every")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"essl\.mode"):
+        PretrainConfig(essl={"mode": "every"})

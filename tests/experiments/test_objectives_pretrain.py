@@ -1,5 +1,6 @@
-"""The training toolkit's objectives path: pipeline views with their parameters, any objectives of
-:mod:`essl_aug.objectives` added to the SSL loss, and the recipes without objectives unchanged bit for bit."""
+"""The training toolkit's objectives path: the library's view pipelines with their parameters, the E-SSL term and any
+objective of :mod:`essl_aug.objectives` (named as :mod:`essl_aug.config` names them) added through one
+:class:`~essl_aug.objectives.Objectives`, and the recipe matching its documented loop bit for bit."""
 
 from __future__ import annotations
 
@@ -11,23 +12,28 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from essl_aug.augment import TwoViews
-from essl_aug.experiments import ViewAugment, nt_xent, projector
-from essl_aug.experiments.demo import FASHION_VIEW
-from essl_aug.experiments.models import SmallCNN
-from essl_aug.experiments.objectives import build_objectives, objective, view_pipeline
-from essl_aug.experiments.pretrain import PretrainConfig, pretrain, pretrain_loop, seeded_streams, warmup_cosine
-from essl_aug.objectives import Objective, ObjectiveOutput, Objectives, StepInputs
+from benchmarks.toolkit import nt_xent, projector
+from benchmarks.toolkit.demo import FASHION_VIEW
+from benchmarks.toolkit.models import SmallCNN
+from benchmarks.toolkit.pretrain import (
+    PretrainConfig,
+    essl_objective,
+    pretrain,
+    pretrain_loop,
+    seeded_streams,
+    warmup_cosine,
+)
+from benchmarks.toolkit.views import view
+from essl_aug import EquivarianceHead, EquivarianceLoss, EquivariantTransform
+from essl_aug.objectives import ESSL, Objective, ObjectiveOutput, Objectives, StepInputs
+from essl_aug.views import TwoViews
 
-SMALL: dict[str, Any] = {"epochs": 2, "batch_size": 8, "width": 4, "head_hidden": (8,)}
+SMALL: dict[str, Any] = {"epochs": 2, "batch_size": 8, "width": 4}
 
 
 def _fashion(**changes: Any) -> PretrainConfig:
-    """A toy run of the Fashion-MNIST recipe (28 px gray views, a 14 px extra view)."""
-    base = PretrainConfig(
-        essl=None, view=FASHION_VIEW, essl_view=dataclasses.replace(FASHION_VIEW, size=14, hflip=0.0), **SMALL
-    )
-    return dataclasses.replace(base, **changes)
+    """A toy run of the Fashion-MNIST recipe (28 px gray views, the reference 14 px extra view)."""
+    return dataclasses.replace(PretrainConfig(essl=None, view=FASHION_VIEW, **SMALL), **changes)
 
 
 def _images(channels: int = 1, size: int = 28, n: int = 24, seed: int = 0) -> Tensor:
@@ -35,24 +41,23 @@ def _images(channels: int = 1, size: int = 28, n: int = 24, seed: int = 0) -> Te
 
 
 def _reference(images: Tensor, config: PretrainConfig) -> tuple[list[dict[str, float]], nn.Module]:
-    """The digits recipe written out step by step as :func:`pretrain` documents it (SimCLR, optional E-SSL with
-    ``essl_mode="all"``): the oracle that the recipes without objectives must match bit for bit."""
+    """The digits recipe written out step by step as :func:`pretrain` documents it (SimCLR, optional E-SSL in mode
+    "all" through the library's public face, EquivarianceLoss): the oracle the recipe must match bit for bit."""
     torch.manual_seed(config.seed)
     gen, order_gen, essl_gen = seeded_streams(config.seed)
     net = SmallCNN(images.shape[1], config.width)
     proj = projector(net.out_features)
     params = [*net.parameters(), *proj.parameters()]
-    essl = None
-    if config.essl is not None:
-        from essl_aug import EquivarianceHead, EquivarianceLoss, EquivariantTransform
-
-        transform = EquivariantTransform(config.essl, mode="all", generator=essl_gen)
-        head = EquivarianceHead(net.out_features, transform.num_classes, hidden=config.head_hidden)
-        essl = EquivarianceLoss(transform, head=head, weight=config.weight)
+    block, essl = config.block, None
+    if block.active:
+        transform = EquivariantTransform(block.transform, mode="all")
+        head = EquivarianceHead(net.out_features, transform.num_classes, hidden=block.hidden)
+        essl = EquivarianceLoss(transform, head=head, weight=block.weight)
         params += list(essl.parameters())
     opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     steps = len(images) // config.batch_size
     total, warmup = steps * config.epochs, steps * config.warmup_epochs
+    extra_view = config.extra_view(16)
     history, step = [], 0
     for _ in range(config.epochs):
         order = torch.randperm(len(images), generator=order_gen)
@@ -61,13 +66,14 @@ def _reference(images: Tensor, config: PretrainConfig) -> tuple[list[dict[str, f
             for group in opt.param_groups:
                 group["lr"] = warmup_cosine(step, total, warmup, config.lr)
             x = images[order[i * config.batch_size : (i + 1) * config.batch_size]]
-            v1, v2 = config.view(x, gen), config.view(x, gen)
+            p1, p2 = config.view.sample(x.shape, x.device, gen), config.view.sample(x.shape, x.device, gen)
+            v1, v2 = config.view.apply(x, p1), config.view.apply(x, p2)
             ssl = nt_xent(proj(net(v1)), proj(net(v2)), config.temperature)
             logs, loss = {"ssl": ssl.detach()}, ssl
             if essl is not None:
-                out = essl(net, config.essl_view(x, essl_gen))
+                out = essl(net, extra_view(x, essl_gen)[0])
                 loss = loss + out.loss
-                logs.update(essl_ce=out.cross_entropy, essl_acc=out.accuracy)
+                logs.update({"essl/loss": out.loss.detach(), "essl/ce": out.cross_entropy, "essl/acc": out.accuracy})
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -83,10 +89,10 @@ def _same_parameters(a: nn.Module, b: nn.Module) -> bool:
     return all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
 
 
-@pytest.mark.parametrize("essl", [None, "rotation"])
-def test_recipes_without_objectives_match_the_documented_loop_bit_for_bit(essl: str | None) -> None:
+@pytest.mark.parametrize("essl", [None, {"transform": "rotation", "hidden_dim": [8]}])
+def test_the_recipe_matches_its_documented_loop_bit_for_bit(essl: dict[str, Any] | None) -> None:
     images = _images(channels=3, size=16)
-    config = PretrainConfig(essl=essl, view=ViewAugment(size=16, hflip=0.5, jitter=0.8), **SMALL)
+    config = PretrainConfig(essl=essl, view=view(16, flip=0.5, jitter=0.8), **SMALL)
     res = pretrain(images, config)
     history, net = _reference(images, config)
     assert res.history == history
@@ -94,15 +100,36 @@ def test_recipes_without_objectives_match_the_documented_loop_bit_for_bit(essl: 
     assert all(torch.equal(p, q) for p, q in zip(res.backbone.buffers(), net.buffers(), strict=True))
 
 
-def test_discrete_essl_as_an_objective_is_the_essl_recipe() -> None:
+def test_essl_by_name_in_the_objectives_is_the_blocks_essl_term() -> None:
+    """The E-SSL term of the block and the same objective named in ``objectives`` (the library's registry) train
+    alike, bit for bit."""
     images = _images()
-    old = pretrain(images, _fashion(essl="rotation", weight=0.4))
-    new = pretrain(images, _fashion(objectives=(objective("essl", 0.4),)))
-    assert [r["ssl"] for r in new.history] == [r["ssl"] for r in old.history]
-    assert [r["loss"] for r in new.history] == [r["loss"] for r in old.history]
-    assert [r["essl/ce"] for r in new.history] == [r["essl_ce"] for r in old.history]
-    assert [r["essl/acc"] for r in new.history] == [r["essl_acc"] for r in old.history]
-    assert _same_parameters(new.backbone, old.backbone)
+    block = pretrain(images, _fashion(essl={"transform": "rotation", "lambda": 0.4}))
+    named = {"rot": {"objective": "essl", "transform": "rotation", "weight": 0.4, "hidden": [256, 256]}}
+    by_name = pretrain(images, _fashion(objectives=named))
+    for key in ("ssl", "loss"):
+        assert [r[key] for r in by_name.history] == [r[key] for r in block.history]
+    for key in ("ce", "acc", "loss"):
+        assert [r[f"rot/{key}"] for r in by_name.history] == [r[f"essl/{key}"] for r in block.history]
+    assert _same_parameters(by_name.backbone, block.backbone)
+
+
+def test_balanced_and_num_per_batch_reach_the_transform() -> None:
+    images = _images(channels=3, size=16)
+    base = PretrainConfig(essl={"transform": "jigsaw", "hidden_dim": [8]}, view=view(16), **SMALL)
+    all_24 = pretrain(images, base).history
+    eight = dataclasses.replace(base, num_per_batch=8)
+    (term,) = essl_objective(eight, in_features=16).values()
+    assert isinstance(term, ESSL) and isinstance(term.transform, EquivariantTransform)
+    assert term.transform.num_per_batch == 8 and term.transform.mode == "all" and term.head.num_classes == 24
+    assert pretrain(images, eight).history != all_24
+    # every element: the same training as the block's own E-SSL term (the library's config layer), bit for bit
+    assert pretrain(images, dataclasses.replace(base, num_per_batch=24)).history == all_24
+    rnd = dataclasses.replace(base, essl={"transform": "rotation", "mode": "random", "hidden_dim": [8]})
+    (term,) = essl_objective(dataclasses.replace(rnd, balanced=True), in_features=16).values()
+    assert isinstance(term, ESSL) and isinstance(term.transform, EquivariantTransform) and term.transform.balanced
+    balanced = pretrain(images, dataclasses.replace(rnd, balanced=True)).history
+    assert balanced != pretrain(images, rnd).history and all(math.isfinite(v) for v in balanced[-1].values())
 
 
 class _Spy(Objective):
@@ -121,7 +148,7 @@ class _Spy(Objective):
 
 
 def test_the_views_parameters_reach_the_objectives_with_the_features_and_embeddings() -> None:
-    pipe = view_pipeline(FASHION_VIEW, channels=1)
+    pipe = FASHION_VIEW
     head = nn.Linear(28 * 28, 6)
     spy = _Spy()
     data = _images(n=16)
@@ -144,8 +171,8 @@ def test_the_views_parameters_reach_the_objectives_with_the_features_and_embeddi
     for inputs in spy.seen:
         assert inputs.extra is not None and inputs.features is not None and inputs.params is not None
         assert inputs.embeddings is not None and inputs.generator is g_essl
-        for view, (f, z) in enumerate(zip(inputs.features, inputs.embeddings, strict=True)):
-            p = inputs.params[view]
+        for index, (f, z) in enumerate(zip(inputs.features, inputs.embeddings, strict=True)):
+            p = inputs.params[index]
             assert list(p) == ["resized_crop", "hflip", "color_jitter"] and p["hflip"].batch == 8
             # the features are the backbone's output of the view those params made from the batch
             assert torch.equal(f, pipe.apply(inputs.extra, p).flatten(1))
@@ -155,7 +182,7 @@ def test_the_views_parameters_reach_the_objectives_with_the_features_and_embeddi
 
 def test_objectives_add_their_losses_and_log_per_epoch_means() -> None:
     images = _images()
-    res = pretrain(images, _fashion(pipeline=True, objectives=(objective("augself", 1.0), objective("essl", 0.4))))
+    res = pretrain(images, _fashion(essl={"lambda": 0.4}, objectives={"augself": {"weight": 1.0}}))
     row = res.history[-1]
     assert {"ssl", "loss", "augself/loss", "augself/crop", "augself/color", "essl/ce", "essl/acc"} <= set(row)
     assert all(math.isfinite(v) for v in row.values())
@@ -165,50 +192,50 @@ def test_objectives_add_their_losses_and_log_per_epoch_means() -> None:
 
 def test_weight_zero_leaves_the_ssl_history_and_the_backbone_identical() -> None:
     images = _images()
-    base = pretrain(images, _fashion(pipeline=True))
-    zero = (objective("augself", 0.0), objective("predictor", 0.0, hidden=(16,), dim=8), objective("essl", 0.0))
-    off = pretrain(images, _fashion(pipeline=True, objectives=zero))
+    base = pretrain(images, _fashion())
+    zero = {
+        "augself": {"weight": 0.0},
+        "predictor": {"weight": 0.0, "hidden": [16], "dim": 8},
+        "rot": {"objective": "essl", "transform": "rotation", "weight": 0.0, "hidden": [8]},
+    }
+    off = pretrain(images, _fashion(objectives=zero))
+    assert {"augself/loss", "predictor/loss", "rot/ce"} <= set(off.history[0])  # they ran
     assert [r["ssl"] for r in off.history] == [r["ssl"] for r in base.history]
     assert [r["loss"] for r in off.history] == [r["loss"] for r in base.history]
     assert _same_parameters(off.backbone, base.backbone)
-    on = pretrain(images, _fashion(pipeline=True, objectives=(objective("augself", 1.0),)))
+    on = pretrain(images, _fashion(objectives={"augself": {"weight": 1.0}}))
     assert [r["ssl"] for r in on.history] != [r["ssl"] for r in base.history]  # a weight > 0 changes training
     assert not _same_parameters(on.backbone, base.backbone)
 
 
-def test_pipeline_views_of_the_fashion_recipe() -> None:
-    pipe = view_pipeline(FASHION_VIEW, channels=1)
-    crop, flip, jitter = pipe.augmentations
-    assert crop.size == (28, 28) and crop.scale == (0.2, 1.0)  # type: ignore[attr-defined]
-    assert flip.p == 0.5 and jitter.p == 0.8
-    assert jitter.brightness == jitter.contrast == (0.6, 1.4)  # type: ignore[attr-defined]
-    assert jitter.saturation == (1.0, 1.0) and jitter.hue == (0.0, 0.0)  # type: ignore[attr-defined]
-    rgb = view_pipeline(ViewAugment(size=16, jitter=0.8, grayscale=0.2), channels=3)
-    assert rgb.names == ("resized_crop", "color_jitter", "grayscale")
-    assert rgb["color_jitter"].saturation == (0.6, 1.4)  # type: ignore[attr-defined]
+def test_configs_compare_by_value() -> None:
+    a = _fashion(essl={"lambda": 0.4}, objectives={"augself": {"weight": 1.0, "groups": ["crop", "color"]}})
+    b = _fashion(essl={"lambda": 0.4}, objectives={"augself": {"weight": 1.0, "groups": ["crop", "color"]}})
+    assert a == b and a.block == b.block and a.view is b.view
+    assert a != dataclasses.replace(a, objectives={"augself": {"weight": 0.5, "groups": ["crop", "color"]}})
+    assert a != dataclasses.replace(a, essl={"lambda": 0.5})
+    assert a.block.weight == 0.4 and a.block.hidden == (256, 256)  # the toolkit's default head under the block
 
 
-def test_configs_with_objectives_compare_and_hash_by_value() -> None:
-    a = _fashion(pipeline=True, objectives=(objective("augself", 1.0, groups=["crop", "color"]),))
-    b = _fashion(pipeline=True, objectives=(objective("augself", 1.0, groups=("crop", "color")),))
-    assert a == b and hash(a) == hash(b)
-    assert a != dataclasses.replace(a, objectives=(objective("augself", 0.5, groups=("crop", "color")),))
-    spec = objective("augself", 1.0, group_weights={"crop": 0.5})
-    assert hash(spec) and spec.kwargs() == {"group_weights": {"crop": 0.5}}
-
-
-def test_errors_name_the_argument_and_the_fix() -> None:
-    with pytest.raises(ValueError, match="pipeline=True"):
-        _fashion(objectives=(objective("augself", 1.0),))
-    with pytest.raises(ValueError, match="distinct names"):
-        _fashion(objectives=(objective("essl", 0.4), objective("essl", 1.0)))
-    with pytest.raises(ValueError, match="kind must be one of"):
-        objective("augself2", 1.0)
-    with pytest.raises(ValueError, match="finite number >= 0"):
-        objective("essl", -1.0)
-    with pytest.raises(TypeError, match="tuple"):
-        _fashion(objectives=[objective("essl", 0.4)])
-    with pytest.raises(TypeError, match=r"'essl' \(essl\).*check its options"):
-        build_objectives([objective("essl", 0.4, colour=1)], in_features=8, embed_dim=4, hidden=(8,))
-    with pytest.raises(ValueError, match="pipeline"):
-        build_objectives([objective("predictor", 1.0)], in_features=8, embed_dim=4, hidden=(8,))
+def test_errors_name_the_setting_and_the_fix() -> None:
+    with pytest.raises(ValueError, match=r"essl\.lambda"):
+        _fashion(essl={"lambda": -1.0})
+    with pytest.raises(ValueError, match=r"essl\.mode"):
+        _fashion(essl={"mode": "every"})
+    with pytest.raises(ValueError, match="unknown essl setting"):
+        _fashion(essl={"family": "rotation"})
+    with pytest.raises(ValueError, match=r"PretrainConfig\.view"):
+        _fashion(essl={"views": "simclr"})
+    with pytest.raises(ValueError, match=r"PretrainConfig\(objectives="):
+        _fashion(essl={"objectives": {"rot": {"objective": "essl", "transform": "vflip"}}})
+    with pytest.raises(ValueError, match="the block `essl` sets that one"):
+        _fashion(objectives={"essl": {"weight": 1.0}})
+    with pytest.raises(TypeError, match="ViewPipeline"):
+        _fashion(view=lambda x, g: x)
+    images = _images()
+    with pytest.raises(ValueError, match=r"essl\.objectives\.augself2: unknown objective"):
+        pretrain(images, _fashion(objectives={"augself2": {"weight": 1.0}}))
+    with pytest.raises(ValueError, match=r"essl\.objectives\.augself: unknown option"):
+        pretrain(images, _fashion(objectives={"augself": {"colour": 1}}))
+    with pytest.raises(ValueError, match="weight"):
+        pretrain(images, _fashion(objectives={"augself": {"weight": -1.0}}))

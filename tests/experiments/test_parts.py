@@ -1,5 +1,5 @@
-"""The training toolkit's building blocks: data, augmentations, models, losses, schedule, pretraining loop, probes,
-report writing."""
+"""The training toolkit's building blocks: data, the recipes' views, models, losses, schedule, pretraining loop,
+probes, report writing."""
 
 from __future__ import annotations
 
@@ -15,26 +15,27 @@ from torch import nn
 
 pytest.importorskip("sklearn", reason="the demo data needs the demo extra")
 
-from essl_aug import EquivarianceLoss, Rotation
-from essl_aug.experiments import (
+from benchmarks.toolkit import (
     PretrainConfig,
     SmallCNN,
-    ViewAugment,
     info_nce_cross_view,
-    invariance_augment,
+    invariance,
     linear_probe,
     load_digits_rgb,
     nt_xent,
     pretrain,
     pretrain_loop,
     projector,
-    random_resized_crop,
     sgd_linear_probe,
+    view,
     warmup_cosine,
 )
-from essl_aug.experiments.augment import colour_jitter, invariance_labels, random_grayscale
-from essl_aug.experiments.report import rounded, to_json, write_json
-from essl_aug.functional import GRAY_WEIGHTS
+from benchmarks.toolkit.demo import DATASETS, FASHION_VIEW
+from benchmarks.toolkit.report import rounded, to_json, write_json
+from benchmarks.toolkit.views import output_shape
+from essl_aug import ColorJitter, Product, RandomGrayscale, RandomHorizontalFlip, RandomResizedCrop, RandomRotation90
+from essl_aug.objectives import ESSL, Objectives
+from essl_aug.views import TwoViews, ViewPipeline
 
 
 def test_digits_split_is_fixed_stratified_and_explicitly_resized() -> None:
@@ -60,40 +61,50 @@ def test_digits_split_is_fixed_stratified_and_explicitly_resized() -> None:
         load_digits_rgb(size=4)
 
 
-def test_full_crop_is_the_identity_and_crops_have_the_requested_size() -> None:
-    x = torch.rand(5, 3, 12, 12)
+def test_the_recipes_views_are_the_librarys_pipelines() -> None:
+    digits = DATASETS["digits"].view
+    assert isinstance(digits, ViewPipeline) and digits.names == ("resized_crop", "color_jitter", "grayscale")
+    crop, jitter, gray = digits.augmentations
+    assert isinstance(crop, RandomResizedCrop) and crop.size == (16, 16) and crop.scale == (0.2, 1.0)
+    assert isinstance(jitter, ColorJitter) and jitter.p == 0.8 and jitter.saturation == (0.6, 1.4)
+    assert jitter.hue == (-0.1, 0.1) and isinstance(gray, RandomGrayscale) and gray.p == 0.2
+    assert digits.normalize is None  # float views in [0, 1]
+    flip = FASHION_VIEW["hflip"]
+    assert FASHION_VIEW.names == ("resized_crop", "hflip", "color_jitter")
+    assert isinstance(flip, RandomHorizontalFlip) and flip.p == 0.5
+    fashion_jitter = FASHION_VIEW["color_jitter"]
+    assert isinstance(fashion_jitter, ColorJitter)
+    assert fashion_jitter.brightness == fashion_jitter.contrast == (0.6, 1.4)
+    assert fashion_jitter.saturation == (1.0, 1.0) and fashion_jitter.hue == (0.0, 0.0)  # 1 channel: B and C only
+    x = torch.rand(5, 3, 24, 24)
     before = x.clone()
-    same = random_resized_crop(x, 12, scale=(1.0, 1.0), ratio=(1.0, 1.0), generator=torch.Generator().manual_seed(0))
-    assert torch.allclose(same, x, atol=1e-5)
-    assert torch.equal(x, before)
-    half = random_resized_crop(x, 6, scale=(0.25, 0.25), ratio=(1.0, 1.0), generator=torch.Generator().manual_seed(0))
-    assert half.shape == (5, 3, 6, 6)
+    (v1, v2), (p1, p2) = TwoViews(digits)(x, torch.Generator().manual_seed(0))
+    assert v1.shape == v2.shape == (5, 3, 16, 16) == output_shape(digits, x.shape) and torch.equal(x, before)
+    assert float(v1.min()) >= 0 and float(v1.max()) <= 1 and list(p1) == list(p2) == list(digits.names)
 
 
-def test_photometric_augmentations_keep_range_and_respect_probability() -> None:
+def test_a_family_as_invariance_keeps_the_identity_with_probability_one_minus_p() -> None:
+    rot = invariance("rotation", 0.5)
+    assert isinstance(rot, RandomRotation90) and rot.p == 0.5
     gen = torch.Generator().manual_seed(0)
-    x = torch.rand(64, 3, 8, 8)
-    assert torch.equal(colour_jitter(x, p=0.0, generator=gen), x)
-    y = colour_jitter(x, p=1.0, generator=gen)
-    assert y.min() >= 0 and y.max() <= 1 and not torch.equal(y, x)
-    g = random_grayscale(x, p=1.0, generator=gen)
-    assert torch.allclose(g[:, 0], g[:, 1]) and torch.allclose(g[:, 1], g[:, 2])
-    luma = sum(w * x[:, c] for c, w in enumerate(GRAY_WEIGHTS))  # the core's luma weights
-    assert torch.allclose(g[:, 0], luma, atol=1e-6)
-    assert ViewAugment(size=8, jitter=0.8, grayscale=0.2)(x, gen).shape == (64, 3, 8, 8)
-
-
-def test_invariance_labels_keep_identity_with_probability_one_minus_p() -> None:
-    gen = torch.Generator().manual_seed(0)
-    assert torch.equal(invariance_labels(100, 4, 0.0, gen, "cpu"), torch.zeros(100, dtype=torch.long))
-    moved = invariance_labels(4000, 4, 0.5, gen, "cpu")
-    assert abs((moved == 0).float().mean().item() - 0.5) < 0.05
-    assert set(torch.bincount(moved, minlength=4)[1:].tolist()) != {0}
-    assert (invariance_labels(100, 4, 1.0, gen, "cpu") > 0).all()
+    labels = rot.sample((4000, 3, 8, 8), "cpu", gen).labels
+    assert abs((labels == 0).float().mean().item() - 0.5) < 0.05
+    counts = torch.bincount(labels, minlength=4)[1:].float() / 4000
+    assert torch.allclose(counts, torch.full((3,), 0.5 / 3), atol=0.03)  # the non-identity elements, uniformly
+    assert (invariance("rotation", 0.0).sample((100, 3, 8, 8), "cpu", gen).labels == 0).all()
     x = torch.rand(32, 3, 8, 8)
-    y = invariance_augment(x, Rotation(), p=1.0, generator=torch.Generator().manual_seed(1))
-    rots = torch.stack([torch.rot90(x, k, (-2, -1)) for k in range(1, 4)])  # (3, B, ...)
-    assert all(any(torch.equal(y[i], rots[k, i]) for k in range(3)) for i in range(32))
+    y, params = invariance("rotation", 1.0)(x, torch.Generator().manual_seed(1))
+    assert (params.labels > 0).all()
+    assert all(torch.equal(y[i], torch.rot90(x[i], int(k), (-2, -1))) for i, k in enumerate(params.labels))
+    product = invariance(["rotation", "vflip"], 0.25)
+    assert isinstance(product, Product) and product.p == 0.25 and product.num_classes == 8
+    assert invariance(["jigsaw"], 0.5).p == 0.5 and invariance({"name": "blur"}, 0.5).p == 0.5
+
+
+def test_a_recipes_view_is_built_once_per_setting() -> None:
+    assert view(16, jitter=0.8, gray=0.2) is DATASETS["digits"].view
+    assert view(16, jitter=0.8) is not DATASETS["digits"].view
+    assert view(8, channels=1).names == ("resized_crop",) and view(8, gray=0.5, channels=1).names == ("resized_crop",)
 
 
 def _naive_nt_xent(z1: torch.Tensor, z2: torch.Tensor, t: float) -> torch.Tensor:
@@ -125,28 +136,39 @@ def test_contrastive_losses_match_per_anchor_definitions() -> None:
         nt_xent(z1, z2[:3])
 
 
-def _toy_config(**kw) -> PretrainConfig:
-    small = ViewAugment(size=8, jitter=0.8, grayscale=0.2)
-    return PretrainConfig(
-        epochs=2, batch_size=16, width=4, head_hidden=(8,), view=ViewAugment(size=16), essl_view=small, **kw
-    )
+def _toy_config(essl: dict | None = None, **kw) -> PretrainConfig:
+    block = None if essl is None else {"hidden_dim": [8], **essl}
+    return PretrainConfig(essl=block, epochs=2, batch_size=16, width=4, view=view(16), **kw)
 
 
 def test_pretrain_is_reproducible_and_trains_the_essl_head() -> None:
     images = torch.rand(32, 3, 16, 16)
     before = images.clone()
-    a = pretrain(images, _toy_config(essl=["rotation", "vflip"], seed=3))
-    b = pretrain(images, _toy_config(essl=["rotation", "vflip"], seed=3))
+    a = pretrain(images, _toy_config({"transform": ["rotation", "vflip"]}, seed=3))
+    b = pretrain(images, _toy_config({"transform": ["rotation", "vflip"]}, seed=3))
     assert a.history == b.history and len(a.history) == 2
-    assert {"essl_ce", "essl_acc", "ssl", "loss"} <= set(a.history[0])
-    assert a.history[0]["loss"] == pytest.approx(a.history[0]["ssl"] + 0.4 * a.history[0]["essl_ce"], rel=1e-5)
+    assert {"essl/ce", "essl/acc", "essl/loss", "ssl", "loss"} == set(a.history[0])
+    assert a.history[0]["loss"] == pytest.approx(a.history[0]["ssl"] + 0.4 * a.history[0]["essl/ce"], rel=1e-5)
     for p, q in zip(a.backbone.parameters(), b.backbone.parameters(), strict=True):
         assert torch.equal(p, q)
     assert torch.equal(images, before)
-    plain = pretrain(images, _toy_config(essl=None, invariance="jigsaw"))
+    plain = pretrain(images, _toy_config(None, invariance="jigsaw"))
     assert set(plain.history[0]) == {"ssl", "loss"}
+    off = pretrain(images, _toy_config({"lambda": 0.0}))  # lambda 0: no E-SSL term at all, as without the block
+    assert off.history == pretrain(images, _toy_config(None)).history
     with pytest.raises(ValueError, match="batch_size"):
         pretrain(images[:8], _toy_config())
+
+
+def test_the_extra_view_is_the_librarys_reference_at_half_the_views_size() -> None:
+    cfg = _toy_config({"transform": "rotation"})
+    extra = cfg.extra_view(16)
+    assert extra.names == ("resized_crop", "hflip", "color_jitter", "grayscale") and extra.normalize is None
+    crop = extra["resized_crop"]
+    assert isinstance(crop, RandomResizedCrop) and crop.size == (8, 8) and crop.scale == (0.2, 1.0)
+    assert _toy_config({"crop_size": 6, "crop_scale": [0.5, 1.0]}).extra_view(16)["resized_crop"].scale == (0.5, 1.0)
+    plain = PretrainConfig(extra_photometric=False).extra_view(28)
+    assert plain.names == ("resized_crop", "hflip") and output_shape(plain, (2, 1, 28, 28)) == (2, 1, 14, 14)
 
 
 def test_linear_probe_separates_separable_features_and_not_noise() -> None:
@@ -185,8 +207,9 @@ def test_projector_shapes_of_the_three_recipes() -> None:
 def test_pretrain_loop_runs_steps_in_order_and_reports_means() -> None:
     torch.manual_seed(0)
     net, proj = SmallCNN(3, width=4), projector(16, 16, 8)
-    essl = EquivarianceLoss("rotation", in_features=16, hidden=(8,), weight=0.5)
+    essl = Objectives({"essl": ESSL("rotation", in_features=16, hidden=(8,), weight=0.5)})
     opt = torch.optim.SGD([*net.parameters(), *proj.parameters(), *essl.parameters()], lr=0.1)
+    extras: list[tuple[int, ...]] = []
     data = torch.rand(20, 3, 8, 8)
     lrs: list[float] = []
     steps: list[dict[str, float]] = []
@@ -199,15 +222,16 @@ def test_pretrain_loop_runs_steps_in_order_and_reports_means() -> None:
     history = pretrain_loop(
         net, proj, data, views=lambda x, g: (x, x.flip(-1)), ssl_loss=nt_xent, optimizer=opt,
         lr=lambda step: 0.1 / (step + 1), epochs=2, batch_size=8, generator=torch.Generator().manual_seed(0),
-        essl=essl, essl_view=lambda x, g: x[:, :, :4, :4], on_step=record, on_epoch=lambda e, row: epochs.append(e),
+        objectives=essl, extra=lambda x, g: extras.append(tuple(x.shape)) or x[:, :, :4, :4], on_step=record,
+        on_epoch=lambda e, row: epochs.append(e),
     )  # fmt: skip
     assert lrs == [0.1 / (s + 1) for s in range(4)]  # 20 // 8 = 2 steps per epoch, the last batch dropped
-    assert epochs == [0, 1] and len(history) == 2
+    assert epochs == [0, 1] and len(history) == 2 and extras == [(8, 3, 8, 8)] * 4  # one extra view per step
     for epoch, row in enumerate(history):
         mine = steps[2 * epoch : 2 * epoch + 2]
-        for key in ("ssl", "loss", "essl_ce", "essl_acc"):
+        for key in ("ssl", "loss", "essl/ce", "essl/acc", "essl/loss"):
             assert row[key] == pytest.approx((mine[0][key] + mine[1][key]) / 2, rel=1e-6)
-        assert row["loss"] == pytest.approx(row["ssl"] + 0.5 * row["essl_ce"], rel=1e-5)
+        assert row["loss"] == pytest.approx(row["ssl"] + 0.5 * row["essl/ce"], rel=1e-5)
     with pytest.raises(ValueError, match="batch_size"):
         pretrain_loop(
             net, proj, data, views=lambda x, g: (x, x), ssl_loss=nt_xent, optimizer=opt, lr=lambda s: 0.1,

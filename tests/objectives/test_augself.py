@@ -9,15 +9,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from essl_aug.augment import (
+from essl_aug.objectives import AugSelf, Objectives, StepInputs
+from essl_aug.objectives.augself import GROUPS, default_augmentations, relative_target, select_groups
+from essl_aug.transforms import (
     ColorJitter,
-    HorizontalFlip,
+    LabelParams,
+    Params,
+    RandomGrayscale,
+    RandomHorizontalFlip,
     RandomResizedCrop,
-    simclr,
+    RandomRotation,
 )
-from essl_aug.augment.base import Params
-from essl_aug.objectives.augself import GROUPS, AugSelf, relative_target, select_groups, weighted
-from essl_aug.objectives.base import Objectives, StepInputs
+from essl_aug.views import simclr
 
 SHAPE = (64, 3, 16, 16)
 
@@ -30,7 +33,7 @@ def _crop_views(
     for _ in range(2):
         p: dict[str, Params] = {"resized_crop": crop.sample(SHAPE, generator=generator)}
         if flip:
-            p["hflip"] = HorizontalFlip(0.5).sample(SHAPE, generator=generator)
+            p["hflip"] = RandomHorizontalFlip(0.5).sample(SHAPE, generator=generator)
         views.append(p)
     return views[0], views[1], crop
 
@@ -44,7 +47,7 @@ def _train(objective: AugSelf, batch: object, steps: int, lr: float = 1e-2) -> N
         optimizer.step()
 
 
-def test_learns_the_crop_difference_from_features_that_encode_the_box() -> None:
+def test_learns_the_crop_difference_from_features_that_encode_the_box(one_thread: None) -> None:
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(1)
     mixing = torch.randn(4, 16)
@@ -68,11 +71,11 @@ def test_learns_the_crop_difference_from_features_that_encode_the_box() -> None:
     assert float(mse) < 0.1 * float(constant), (float(mse), float(constant))
 
 
-def test_learns_whether_the_views_agree_on_the_flip() -> None:
+def test_learns_whether_the_views_agree_on_the_flip(one_thread: None) -> None:
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(2)
     direction = torch.randn(16)
-    flip = HorizontalFlip(0.5)
+    flip = RandomHorizontalFlip(0.5)
 
     def batch() -> StepInputs:
         p1, p2 = ({"hflip": flip.sample(SHAPE, generator=g)} for _ in range(2))
@@ -116,6 +119,39 @@ def test_loss_is_augselfs_formula_per_group_with_weights() -> None:
     assert not any(v.requires_grad for v in out.logs.values())
 
 
+@pytest.mark.parametrize("family", [RandomHorizontalFlip(0.5), RandomGrayscale(0.5)])
+def test_a_two_class_groups_target_is_one_where_the_views_agree(family: object) -> None:
+    """AugSelf's ``f1 == f2``: 1 where both views were flipped (or both not), 0 where one was."""
+    assert isinstance(family, (RandomHorizontalFlip, RandomGrayscale))
+    labels1, labels2 = torch.tensor([0, 1, 0, 1]), torch.tensor([0, 0, 1, 1])
+    a, b = {family.name: LabelParams.of(labels1)}, {family.name: LabelParams.of(labels2)}
+    target = relative_target(family, a, b)
+    assert target.tolist() == [1, 0, 0, 1] and target.dtype == torch.int64
+    assert torch.equal(relative_target(family, b, a), target)
+
+
+def test_relative_targets_of_the_other_groups() -> None:
+    p1, p2 = simclr(16).sample((5, 3, 24, 24), generator=torch.Generator().manual_seed(1))
+    augs = default_augmentations()
+    crop, jitter = augs["resized_crop"], augs["color_jitter"]
+    assert isinstance(crop, RandomResizedCrop)
+    # the crop difference, with the centres mirrored where the first view is flipped (AugSelf's extract_diff)
+    flipped = p1["hflip"].applied
+    t1, t2 = crop.target(p1["resized_crop"]), crop.target(p2["resized_crop"])
+    t1[flipped, 1], t2[flipped, 1] = 1 - t1[flipped, 1], 1 - t2[flipped, 1]
+    torch.testing.assert_close(relative_target(crop, p1, p2), t1 - t2)
+    without_flip = {"resized_crop": p1["resized_crop"]}
+    torch.testing.assert_close(
+        relative_target(crop, without_flip, p2), crop.relative(p1["resized_crop"], p2["resized_crop"])
+    )
+    torch.testing.assert_close(relative_target(jitter, p1, p2), jitter.relative(p1["color_jitter"], p2["color_jitter"]))
+    rotation = RandomRotation()
+    r1, r2 = (rotation.sample((5, 3, 8, 8), generator=torch.Generator().manual_seed(s)) for s in (2, 3))
+    angle = torch.deg2rad(r1.angle - r2.angle)
+    expected = torch.stack([torch.cos(angle), torch.sin(angle)], dim=1)
+    torch.testing.assert_close(relative_target(rotation, {"rotation": r1}, {"rotation": r2}), expected)
+
+
 def test_not_symmetric_uses_one_order() -> None:
     p1, p2 = simclr(16).sample((5, 3, 24, 24), generator=torch.Generator().manual_seed(0))
     f1, f2 = torch.randn(5, 8), torch.randn(5, 8)
@@ -154,13 +190,6 @@ def test_weight_zero_leaves_the_ssl_loss_bit_identical(bad: float | None) -> Non
         assert all(g is not None and not g.any() for g in grads)
 
 
-def test_weighted_keeps_every_value_and_scales_otherwise() -> None:
-    x = torch.tensor(2.0, requires_grad=True)
-    assert torch.equal(weighted(0.5, x), torch.tensor(1.0))
-    zero = weighted(0.0, x)
-    assert zero.requires_grad and torch.equal(zero.view(torch.int32), torch.tensor(-0.0).view(torch.int32))
-
-
 def test_objectives_sum_and_prefix() -> None:
     p1, p2 = simclr(16).sample((4, 3, 24, 24))
     both = Objectives({"augself": AugSelf(8, groups=("crop", "grayscale"))})
@@ -192,7 +221,9 @@ def _match(err: type[Exception], *parts: str) -> Any:
 def test_clear_errors() -> None:
     p1, p2 = simclr(16).sample((4, 3, 24, 24))
     features = (torch.randn(4, 8), torch.randn(4, 8))
-    with _match(ValueError, "group 'solarize'", "'solarize' parameters", r"essl_aug\.augment\.Solarize"):
+    with _match(
+        ValueError, "group 'solarize'", "'solarize' parameters", r"add essl_aug\.RandomSolarize to the views' pipeline"
+    ):
         AugSelf(8, groups=("crop", "solarize"))(StepInputs(features=features, params=(p1, p2)))
     with _match(ValueError, "`groups`", "crop"):
         AugSelf(8, groups=("zoom",))
@@ -234,5 +265,5 @@ def test_runs_on_real_params_of_the_simclr_recipe() -> None:
     out.loss.backward()
     weight = backbone[0].weight
     assert isinstance(weight, Tensor) and weight.grad is not None and bool(weight.grad.abs().sum() > 0)
-    with pytest.raises(ValueError, match=r"essl_aug\.augment\.Solarize"):
+    with pytest.raises(ValueError, match=r"add essl_aug\.RandomSolarize to the views' pipeline"):
         AugSelf(8, groups=("solarize",))(StepInputs(features=features, params=(params[0], params[1])))

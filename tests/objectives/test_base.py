@@ -1,15 +1,19 @@
-"""The objective API: DiscreteESSL is EquivarianceLoss's loss, Objectives sums and prefixes, missing inputs, weights."""
+"""The objective API: Objectives sums and prefixes, missing inputs, weights, and the watch that a head with
+gradients is in an optimiser (for every objective with a head)."""
 
 from __future__ import annotations
 
-import copy
+from collections.abc import Callable
 
 import pytest
 import torch
 from torch import Tensor, nn
 
-from essl_aug.loss import EquivarianceLoss
-from essl_aug.objectives.base import INPUTS, DiscreteESSL, Objective, ObjectiveOutput, Objectives, StepInputs
+from essl_aug import EquivarianceHead, EquivarianceLoss
+from essl_aug.objectives import ESSL, AugSelf, Objective, ObjectiveOutput, Objectives, PredictorEquivariance, StepInputs
+from essl_aug.objectives.base import INPUTS, check_weight, weighted
+from essl_aug.transforms import RandomResizedCrop
+from essl_aug.views import TwoViews, ViewPipeline
 
 
 def _net(width: int = 8) -> nn.Module:
@@ -27,78 +31,21 @@ class _FeatureNorm(Objective):
         return ObjectiveOutput(self.weight * dot, {"dot": dot.detach()})
 
 
-def _identical(a: Tensor, b: Tensor) -> bool:
-    return bool(a.view(1).view(torch.int32) == b.view(1).view(torch.int32))
+def _bits(a: Tensor) -> int:
+    return int(a.reshape(1).view(torch.int32).item())
 
 
-def test_discrete_essl_is_the_equivariance_loss() -> None:
-    torch.manual_seed(0)
+def test_essl_is_the_equivariance_loss() -> None:
+    """Built from the same arguments and seed, the objective and the public face give the same loss."""
     net = _net()
-    x = torch.rand(6, 3, 12, 12)
-    essl = EquivarianceLoss("rotation", in_features=8, hidden=(16,), weight=0.3)
-    wrapped = DiscreteESSL(loss=copy.deepcopy(essl))
-    expected = essl(net, x)
-    out = wrapped(StepInputs(backbone=net, extra=x))
-    assert wrapped.weight == 0.3 and wrapped.requires == {"backbone", "extra"}
+    x = torch.rand(4, 3, 12, 12)
+    torch.manual_seed(1)
+    face = EquivarianceLoss("hflip", in_features=8, hidden=(16,), weight=0.5)
+    torch.manual_seed(1)
+    objective = ESSL("hflip", in_features=8, hidden=(16,), weight=0.5)
+    out, expected = objective(StepInputs(backbone=net, extra=x)), face(net, x)
     assert torch.equal(out.loss, expected.loss)
-    assert set(out.logs) == {"ce", "acc"}
     assert torch.equal(out.logs["ce"], expected.cross_entropy) and torch.equal(out.logs["acc"], expected.accuracy)
-    assert all(not v.requires_grad for v in out.logs.values())
-    # built from EquivarianceLoss's arguments: the same loss (the same head, from the same seed)
-    torch.manual_seed(1)
-    a = EquivarianceLoss("hflip", in_features=8, hidden=(16,), weight=0.5)
-    torch.manual_seed(1)
-    b = DiscreteESSL("hflip", in_features=8, hidden=(16,), weight=0.5)
-    assert torch.equal(b(StepInputs(backbone=net, extra=x)).loss, a(net, x).loss)
-    # the gradient reaches the backbone
-    net.zero_grad()
-    out.loss.backward()
-    assert all(p.grad is not None and bool(p.grad.abs().sum() > 0) for p in net.parameters())
-
-
-def test_discrete_essl_takes_a_loss_or_its_arguments() -> None:
-    essl = EquivarianceLoss("rotation", in_features=8, hidden=(16,))
-    assert DiscreteESSL(loss=essl).loss is essl
-    with pytest.raises(ValueError, match="give either `loss`"):
-        DiscreteESSL("rotation", loss=essl)
-    with pytest.raises(ValueError, match="give either `loss`"):
-        DiscreteESSL(loss=essl, in_features=8)
-    with pytest.raises(ValueError, match="exactly one of `in_features`"):
-        DiscreteESSL("rotation")
-
-
-def test_discrete_essl_weight_zero_leaves_the_ssl_loss_bit_identical() -> None:
-    net = _net()
-    x = torch.rand(4, 3, 12, 12)
-    essl = DiscreteESSL("rotation", in_features=8, hidden=(16,), weight=0.0)
-    ssl = net(x).pow(2).mean()
-    out = essl(StepInputs(backbone=net, extra=x))
-    assert _identical(ssl + out.loss, ssl)
-    assert bool(out.logs["ce"] > 0)  # the logs are still computed
-
-
-class _InfiniteLogit(nn.Module):
-    """A rotation head whose first logit is infinite (the cross-entropy is then infinite or NaN)."""
-
-    num_classes = 4
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.linear = nn.Linear(8, 4)
-
-    def forward(self, features: Tensor) -> Tensor:
-        return self.linear(features) * 0 + torch.tensor([float("inf"), 0.0, 0.0, 0.0])
-
-
-@pytest.mark.parametrize("case", ["negative_zero_ssl", "infinite_logit"])
-def test_discrete_essl_weight_zero_is_exact_for_any_ssl_and_any_head(case: str) -> None:
-    net = _net()
-    x = torch.rand(4, 3, 12, 12)
-    head = _InfiniteLogit() if case == "infinite_logit" else None
-    essl = DiscreteESSL("rotation", in_features=None if head else 8, head=head, hidden=(16,), weight=0.0)
-    ssl = (net(x).sum() * 0).abs().neg() if case == "negative_zero_ssl" else net(x).pow(2).mean()
-    out = essl(StepInputs(backbone=net, extra=x))
-    assert _identical(ssl + out.loss, ssl)
 
 
 def test_objectives_sum_the_losses_and_prefix_the_logs() -> None:
@@ -106,7 +53,7 @@ def test_objectives_sum_the_losses_and_prefix_the_logs() -> None:
     net = _net()
     x = torch.rand(4, 3, 12, 12)
     f = (torch.rand(4, 8), torch.rand(4, 8))
-    rot = DiscreteESSL("rotation", in_features=8, hidden=(16,))
+    rot = ESSL("rotation", in_features=8, hidden=(16,))
     dot = _FeatureNorm(0.5)
     both = Objectives({"rot": rot, "dot": dot})
     inputs = StepInputs(backbone=net, extra=x, features=f)
@@ -123,6 +70,7 @@ def test_objectives_sum_the_losses_and_prefix_the_logs() -> None:
     # one objective alone: its loss, its logs prefixed
     single = Objectives({"dot": _FeatureNorm(2.0)})(inputs)
     assert torch.equal(single.loss, 2.0 * b.logs["dot"]) and set(single.logs) == {"dot/loss", "dot/dot"}
+    assert list(both.objectives) == ["rot", "dot"] and both.objectives["rot"] is rot  # submodules: trained with it
 
 
 def test_objectives_errors() -> None:
@@ -136,8 +84,8 @@ def test_objectives_errors() -> None:
 
 
 def test_missing_inputs_name_what_is_missing_and_who_provides_it() -> None:
-    essl = DiscreteESSL("rotation", in_features=8, hidden=(16,))
-    with pytest.raises(ValueError, match=r"DiscreteESSL needs backbone, extra in its StepInputs \(it has nothing\)"):
+    essl = ESSL("rotation", in_features=8, hidden=(16,))
+    with pytest.raises(ValueError, match=r"ESSL needs backbone, extra in its StepInputs \(it has nothing\)"):
         essl(StepInputs())
     with pytest.raises(ValueError, match=r"needs backbone in its StepInputs \(it has extra\).*pass them"):
         essl(StepInputs(extra=torch.rand(2, 3, 8, 8)))
@@ -157,10 +105,112 @@ def test_step_inputs_provided() -> None:
 def test_weight_is_a_finite_number_at_least_zero(weight: object) -> None:
     with pytest.raises(ValueError, match="`weight` must be a finite number >= 0"):
         _FeatureNorm(weight)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"`weight` must be a finite number >= 0 \(reference: 0\.4\)"):
+        check_weight(weight)  # type: ignore[arg-type]
     assert _FeatureNorm(0).weight == 0.0 and isinstance(_FeatureNorm(1).weight, float)
+
+
+def test_weighted_keeps_every_value_and_scales_otherwise() -> None:
+    x = torch.tensor(2.0, requires_grad=True)
+    assert torch.equal(weighted(0.5, x), torch.tensor(1.0))
+    zero = weighted(0.0, x)
+    assert zero.requires_grad and _bits(zero.detach()) == _bits(torch.tensor(-0.0))
+    for value in (1.2345, -0.0, 0.0, -3e-38, float("inf"), float("nan")):
+        ssl = torch.tensor(value)
+        assert _bits(ssl + weighted(0.0, torch.tensor(float("inf")))) == _bits(ssl), value
+    zero.backward()
+    assert x.grad is not None and float(x.grad) == 0.0
 
 
 def test_objective_is_abstract_and_reports_its_weight() -> None:
     with pytest.raises(TypeError, match="abstract"):
         Objective(1.0)  # type: ignore[abstract]
     assert "weight=0.25" in repr(_FeatureNorm(0.25))
+
+
+# --- a head in no optimiser (an objective made outside the model) fails loudly, whatever the objective ---------
+
+_VIEWS = TwoViews(ViewPipeline([RandomResizedCrop(8)]))
+
+
+def _step(objective: nn.Module, backbone: nn.Module) -> Tensor:
+    """One forward pass of ``objective`` with what it needs, the backbone's gradients flowing."""
+    x = torch.rand(2, 3, 12, 12)
+    if isinstance(objective, EquivarianceLoss):
+        return objective(backbone, x[..., :8, :8]).loss
+    views, params = _VIEWS(x)
+    f1, f2 = backbone(views[0]), backbone(views[1])
+    inputs = StepInputs(backbone=backbone, extra=x[..., :8, :8], features=(f1, f2), params=(params[0], params[1]))
+    return objective(inputs).loss
+
+
+OBJECTIVES: dict[str, Callable[[], Objective]] = {
+    "EquivarianceLoss": lambda: EquivarianceLoss("rotation", in_features=8, hidden=(4,)),
+    "ESSL": lambda: ESSL("vflip", in_features=8, hidden=(4,)),
+    "ESSL, continuous": lambda: ESSL("random_rotation", in_features=8, hidden=(4,)),
+    "AugSelf": lambda: AugSelf(8, groups=("crop",), hidden=(4,)),
+    "PredictorEquivariance": lambda: PredictorEquivariance(8, groups=("crop",), dim=4, hidden=(4,)),
+}
+
+
+def _train(objective: nn.Module, optimizers: list[torch.optim.Optimizer], backbone: nn.Module, steps: int) -> int:
+    done = 0
+    for _ in range(steps):
+        _step(objective, backbone).backward()
+        for optimizer in optimizers:
+            optimizer.step()
+            optimizer.zero_grad()
+        done += 1
+    return done
+
+
+@pytest.mark.parametrize("name", list(OBJECTIVES))
+def test_a_head_in_no_optimiser_raises_at_the_second_step(name: str) -> None:
+    backbone = _net()
+    objective = OBJECTIVES[name]()
+    optimizer = torch.optim.SGD(backbone.parameters(), lr=0.1)  # forgot objective.parameters()
+    head = [p.detach().clone() for p in objective.parameters()]
+    assert head  # it has a head to forget
+    kind = type(objective).__name__
+    with pytest.raises(RuntimeError, match=rf"head of {kind} is in no optimiser.*SGD stepped twice.*parameters\(\)"):
+        _train(objective, [optimizer], backbone, 3)
+    assert all(torch.equal(a, b) for a, b in zip(head, objective.parameters(), strict=True))  # never trained
+
+
+@pytest.mark.parametrize("name", ["EquivarianceLoss", "AugSelf"])
+def test_the_head_check_raises_no_false_alarm(name: str) -> None:
+    backbone = _net()
+    # the head in the second of two optimisers that step in the same iteration
+    objective = OBJECTIVES[name]()
+    probe = nn.Linear(8, 2)
+    probe(torch.rand(1, 8)).sum().backward()
+    first = torch.optim.SGD(probe.parameters(), lr=0.1)
+    second = torch.optim.SGD([*backbone.parameters(), *objective.parameters()], lr=0.1)
+    assert _train(objective, [first, second], backbone, 3) == 3
+    # an objective no longer called is not blamed for the training that follows
+    stale = OBJECTIVES[name]()
+    _step(stale, backbone).backward()  # head gradients left in place
+    other = torch.optim.SGD(backbone.parameters(), lr=0.1)
+    for _ in range(3):
+        backbone(torch.rand(2, 3, 8, 8)).sum().backward()
+        other.step()
+    # a submodule of the model is trained with it
+    model = nn.ModuleDict({"backbone": backbone, "objective": OBJECTIVES[name]()})
+    assert _train(model["objective"], [torch.optim.SGD(model.parameters(), lr=0.1)], backbone, 3) == 3
+    # weight 0 (the term is off), a frozen head, and evaluation without gradients are never checked
+    off = OBJECTIVES[name]()
+    off.weight = 0.0
+    frozen = OBJECTIVES[name]().requires_grad_(False)
+    for objective_ in (off, frozen):
+        assert _train(objective_, [torch.optim.SGD(backbone.parameters(), lr=0.1)], backbone, 3) == 3
+    with torch.no_grad():
+        for _ in range(3):
+            _step(OBJECTIVES[name](), backbone)
+            other.step()
+
+
+def test_a_custom_head_given_to_essl_is_watched_too() -> None:
+    backbone = _net()
+    essl = ESSL("rotation", head=EquivarianceHead(8, 4, hidden=(4,)))
+    with pytest.raises(RuntimeError, match="head of ESSL is in no optimiser"):
+        _train(essl, [torch.optim.SGD(backbone.parameters(), lr=0.1)], backbone, 3)

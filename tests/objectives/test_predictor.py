@@ -11,11 +11,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from essl_aug.augment import RandomResizedCrop, simclr
-from essl_aug.augment.base import Params
+from essl_aug.objectives import Objectives, PredictorEquivariance, StepInputs
 from essl_aug.objectives.augself import select_groups
-from essl_aug.objectives.base import Objectives, StepInputs
-from essl_aug.objectives.predictor import PredictorEquivariance, info_nce, relative_parameters
+from essl_aug.objectives.predictor import info_nce, relative_parameters
+from essl_aug.transforms import Params, RandomResizedCrop
+from essl_aug.views import simclr
 
 SHAPE = (64, 3, 16, 16)
 
@@ -43,7 +43,7 @@ def _train(objective: nn.Module, batch: Callable[[], StepInputs], steps: int, lr
 
 
 @pytest.mark.parametrize("loss", ["cosine", "infonce"])
-def test_the_prediction_beats_the_identity_on_a_learnable_toy(loss: Any) -> None:
+def test_the_prediction_beats_the_identity_on_a_learnable_toy(loss: Any, one_thread: None) -> None:
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(1)
     shift = 4 * torch.randn(4, 8, generator=g)
@@ -62,7 +62,7 @@ def test_the_prediction_beats_the_identity_on_a_learnable_toy(loss: Any) -> None
     assert float(logs["cos"]) > float(logs["cos_identity"]) + 0.15, logs
 
 
-def test_equimods_own_projector_learns_an_equivariant_space() -> None:
+def test_equimods_own_projector_learns_an_equivariant_space(one_thread: None) -> None:
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(2)
     shift = 4 * torch.randn(4, 16, generator=g)
@@ -179,7 +179,7 @@ def test_clear_errors() -> None:
     features = (torch.randn(4, 8), torch.randn(4, 8))
     with _match(ValueError, "needs embeddings"):
         PredictorEquivariance(8, source="embeddings", split=2)(StepInputs(features=features, params=(p1, p2)))
-    with _match(ValueError, "group 'rotation'", r"essl_aug\.augment\.RandomRotation"):
+    with _match(ValueError, "group 'rotation'", r"add essl_aug\.RandomRotation to the views' pipeline"):
         PredictorEquivariance(8, groups=("rotation",), dim=4)(StepInputs(features=features, params=(p1, p2)))
     with _match(ValueError, "`in_features=8`"):
         PredictorEquivariance(6, dim=4)(StepInputs(features=features, params=(p1, p2)))

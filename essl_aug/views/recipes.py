@@ -1,0 +1,217 @@
+"""The two-view recipes users already run, by name: SimCLR's and BYOL's, with their reference values.
+
+``simclr(size)`` is lightly's ``SimCLRTransform`` with its defaults (lightly 1.6.0,
+``lightly/transforms/simclr_transform.py``, ``SimCLRViewTransform``), the same for both views; solo-learn's
+``scripts/pretrain/imagenet-100/augmentations/symmetric.yaml`` has the same values:
+
+==============================  ===============================================================================
+random resized crop             ``size``, scale (0.08, 1.0), ratio (3/4, 4/3) (torchvision's default)
+horizontal flip                 p = 0.5
+colour jitter                   p = 0.8; brightness, contrast, saturation 0.8, hue 0.2 (``cj_strength`` 1.0 x
+                                (0.8, 0.8, 0.8, 0.2)): factors uniform in [0.2, 1.8], hue in [-0.2, 0.2],
+                                the four in a random order
+grayscale                       p = 0.2
+Gaussian blur                   p = 0.5, sigma uniform in (0.1, 2.0)
+solarization                    none
+normalisation                   ImageNet mean (0.485, 0.456, 0.406), std (0.229, 0.224, 0.225)
+==============================  ===============================================================================
+
+``byol(size)`` is solo-learn's asymmetric BYOL recipe (``scripts/pretrain/imagenet-100/augmentations/
+asymmetric.yaml``, built by ``build_transform_pipeline`` in ``solo/data/pretrain_dataloader.py``); lightly's
+``BYOLView1Transform`` / ``BYOLView2Transform`` defaults are the same numbers:
+
+==============================  ==========================================  ===================================
+                                view 1                                      view 2
+random resized crop             ``size``, scale (0.08, 1.0)                 the same
+horizontal flip                 p = 0.5                                     p = 0.5
+colour jitter                   p = 0.8; 0.4, 0.4, 0.2, 0.1                 the same
+grayscale                       p = 0.2                                     p = 0.2
+Gaussian blur                   p = 1.0, sigma uniform in (0.1, 2.0)        p = 0.1
+solarization                    p = 0.0 (kept, so both views have the       p = 0.2
+                                same parameters)
+normalisation                   ImageNet mean and std                       the same
+==============================  ==========================================  ===================================
+
+``extra_view(main_size)`` is the reference E-SSL extra view (``rdangovs/essl``: ``cifar10/main.py`` and
+``imagenet/simclr/main.py``): at CIFAR size (main views of at most 64 px) a random resized crop of half the main size
+(16 px for 32 px), scale (0.2, 1.0), with the main views' flip (p 0.5), colour jitter (0.4, 0.4, 0.4, 0.1; p 0.8)
+and grayscale (p 0.2); at ImageNet size a 96 px crop of scale (0.05, 0.14), flip, jitter (0.4, 0.4, 0.2, 0.1; p 0.8),
+grayscale (p 0.2) and blur (p 0.1).
+
+What differs from the references, and why it does not change the distributions: the references run on PIL images
+and apply the flip after the colour ops (solo-learn) or right after the crop (lightly; here too): the flip commutes
+with the per-pixel colour ops, the grayscale and the symmetric blur kernel, so the order does not change what is
+drawn nor the view. solo-learn resizes the crop with bicubic interpolation and lightly with bilinear; here the
+crop is bilinear with antialiasing (torchvision's default). The blur is a Gaussian kernel (the size rule of
+:class:`~essl_aug.RandomGaussianBlur`) where the references use PIL's ``GaussianBlur(radius=sigma)``, an iterated
+box filter approximating it; sigma is drawn from the same range. The distribution tests check every parameter
+against the reference transforms' own draws.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from essl_aug.transforms import (
+    ColorJitter,
+    RandomGaussianBlur,
+    RandomGrayscale,
+    RandomHorizontalFlip,
+    RandomResizedCrop,
+    RandomSolarize,
+    Transformation,
+)
+from essl_aug.views.pipeline import Normalize, TwoViews, ViewPipeline
+
+#: ImageNet's per-channel mean and standard deviation (lightly's ``IMAGENET_NORMALIZE``, solo-learn's default).
+IMAGENET_NORMALIZE: Normalize = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+
+
+def _view(
+    size: int | tuple[int, int],
+    scale: tuple[float, float],
+    jitter: tuple[float, float, float, float],
+    jitter_p: float,
+    grayscale: float,
+    blur: float,
+    sigma: tuple[float, float],
+    solarize: float | None,
+    normalize: Normalize | None,
+    compute_dtype: torch.dtype | None,
+) -> ViewPipeline:
+    b, c, s, h = jitter
+    augs: list[Transformation[Any]] = [
+        RandomResizedCrop(size, scale=scale),
+        RandomHorizontalFlip(p=0.5),
+        ColorJitter(brightness=b, contrast=c, saturation=s, hue=h, p=jitter_p),
+        RandomGrayscale(p=grayscale),
+        RandomGaussianBlur(sigma=sigma, p=blur),
+    ]
+    if solarize is not None:
+        augs.append(RandomSolarize(p=solarize))
+    return ViewPipeline(augs, normalize=normalize, compute_dtype=compute_dtype)
+
+
+def simclr(
+    size: int | tuple[int, int] = 224,
+    *,
+    scale: tuple[float, float] = (0.08, 1.0),
+    jitter_strength: float = 1.0,
+    blur: float = 0.5,
+    normalize: Normalize | None = IMAGENET_NORMALIZE,
+    compute_dtype: torch.dtype | None = None,
+) -> TwoViews:
+    """SimCLR's two views (lightly's ``SimCLRTransform`` defaults; the table in the module docstring).
+
+    Args:
+        size: the crops' output size (224 for ImageNet, 32 for CIFAR).
+        scale: the crop's area range (``min_scale`` in lightly).
+        jitter_strength: multiplies (0.8, 0.8, 0.8, 0.2), as lightly's ``cj_strength`` (0.5 for CIFAR-sized images).
+        blur: the probability of the Gaussian blur (lightly's ``gaussian_blur``; 0.0 in solo-learn's CIFAR recipe).
+        normalize: ``(mean, std)`` or None.
+        compute_dtype: see :class:`~essl_aug.views.pipeline.ViewPipeline`.
+
+    Example:
+        >>> import torch
+        >>> views, params = simclr(16)(torch.randint(0, 256, (2, 3, 40, 40), dtype=torch.uint8))
+        >>> [tuple(v.shape) for v in views], list(params[0])
+        ([(2, 3, 16, 16), (2, 3, 16, 16)], ['resized_crop', 'hflip', 'color_jitter', 'grayscale', 'gaussian_blur'])
+    """
+    b, c, s, h = (jitter_strength * v for v in (0.8, 0.8, 0.8, 0.2))
+    view = _view(size, scale, (b, c, s, h), 0.8, 0.2, blur, (0.1, 2.0), None, normalize, compute_dtype)
+    return TwoViews(view, view)
+
+
+def byol(
+    size: int | tuple[int, int] = 224,
+    *,
+    scale: tuple[float, float] = (0.08, 1.0),
+    blur: tuple[float, float] = (1.0, 0.1),
+    solarize: tuple[float, float] = (0.0, 0.2),
+    normalize: Normalize | None = IMAGENET_NORMALIZE,
+    compute_dtype: torch.dtype | None = None,
+) -> TwoViews:
+    """BYOL's asymmetric two views (solo-learn's ``asymmetric.yaml``; the table in the module docstring).
+
+    Args:
+        size: the crops' output size.
+        scale: the crops' area range.
+        blur: the blur probability of view 1 and view 2 (``(0.0, 0.0)``: solo-learn's CIFAR recipe).
+        solarize: the solarization probability of view 1 and view 2.
+        normalize: ``(mean, std)`` or None.
+        compute_dtype: see :class:`~essl_aug.views.pipeline.ViewPipeline`.
+    """
+    jitter = (0.4, 0.4, 0.2, 0.1)
+    views = [
+        _view(size, scale, jitter, 0.8, 0.2, blur[i], (0.1, 2.0), solarize[i], normalize, compute_dtype)
+        for i in range(2)
+    ]
+    return TwoViews(views[0], views[1])
+
+
+#: The recipes by name.
+RECIPES: dict[str, Callable[..., TwoViews]] = {"simclr": simclr, "byol": byol}
+
+
+def recipe(name: str, size: int | tuple[int, int] = 224, **options: object) -> TwoViews:
+    """The two-view recipe ``name`` (``"simclr"`` or ``"byol"``) for crops of ``size``.
+
+    Example:
+        >>> recipe("byol", 32).pipelines[1]["solarize"].p
+        0.2
+    """
+    if name not in RECIPES:
+        raise ValueError(f"`name` must be one of {sorted(RECIPES)}, got {name!r}")
+    return RECIPES[name](size, **options)
+
+
+#: Main views of at most this many pixels a side are CIFAR-sized for :func:`extra_view`.
+CIFAR_MAX_SIZE = 64
+
+
+def extra_view(
+    main_size: int,
+    *,
+    size: int | None = None,
+    scale: tuple[float, float] | None = None,
+    flip: bool = True,
+    photometric: bool = True,
+    normalize: Normalize | None = IMAGENET_NORMALIZE,
+    compute_dtype: torch.dtype | None = None,
+) -> ViewPipeline:
+    """The reference E-SSL extra view for main views of ``main_size`` pixels (the module docstring's recipe).
+
+    Args:
+        main_size: the SSL views' crop size (32 for CIFAR, 224 for ImageNet).
+        size: the extra view's size instead of the reference (half the main size up to 64 px, else 96).
+        scale: the crop's area range instead of the reference ((0.2, 1.0) at CIFAR size, else (0.05, 0.14)).
+        flip: False leaves the view unflipped (for a family that holds the flip, whose label it would hide).
+        photometric: False keeps the crop and the flip only, for an input that is already an augmented (and
+            normalised) view: the colour ops would apply twice.
+        normalize: ``(mean, std)`` or None (with ``photometric=False``, None unless the input is in [0, 1]).
+        compute_dtype: see :class:`~essl_aug.views.pipeline.ViewPipeline`.
+
+    Example:
+        >>> extra_view(32).names
+        ('resized_crop', 'hflip', 'color_jitter', 'grayscale')
+        >>> crop = extra_view(224)["resized_crop"]
+        >>> crop.size, crop.scale
+        ((96, 96), (0.05, 0.14))
+    """
+    if isinstance(main_size, bool) or not isinstance(main_size, int) or main_size < 2:
+        raise ValueError(f"`main_size` must be the SSL views' crop size in pixels (an int >= 2), got {main_size!r}.")
+    cifar = main_size <= CIFAR_MAX_SIZE
+    crop = RandomResizedCrop(
+        size if size is not None else (main_size // 2 if cifar else 96),
+        scale=scale if scale is not None else ((0.2, 1.0) if cifar else (0.05, 0.14)),
+    )
+    augs: list[Transformation[Any]] = [crop, RandomHorizontalFlip(p=0.5)] if flip else [crop]
+    if photometric:
+        jitter = (0.4, 0.4, 0.4, 0.1) if cifar else (0.4, 0.4, 0.2, 0.1)
+        augs += [ColorJitter(*jitter, p=0.8), RandomGrayscale(p=0.2)]
+        if not cifar:
+            augs.append(RandomGaussianBlur(sigma=(0.1, 2.0), p=0.1))
+    return ViewPipeline(augs, normalize=normalize, compute_dtype=compute_dtype)
