@@ -31,38 +31,53 @@ root_doc = "index"
 nitpicky = True
 nitpick_ignore_regex = [
     (r"py:.*", r"(torch|torchvision|kornia|lightly|lightning|solo|omegaconf|numpy|PIL)(\..*)?"),
-    (r"py:.*", r"(collections\.abc|abc|typing|types)\..*"),
+    (r"py:.*", r"(collections\.abc|abc|typing|types|contextlib)\..*"),
     (r"py:.*", r"Tensor|nn\..*"),  # torch's names as the source writes them (string annotations)
     # private names (a private base class or module, a private method named in a docstring) have no entry by design
     (r"py:.*", r"(.*\.)?_[A-Za-z]\w*(\..*)?"),
-    (r"py:.*", r"essl_aug\.augment\.\w+\.P"),  # the type variable of the parameters
+    (r"py:.*", r"essl_aug\.transforms\.\w+\.P"),  # the type variable of the parameters
+    # a dataclass's signature under autodoc_preserve_defaults: Sphinx cuts a field's annotation at its first comma
+    # (``hidden: tuple[int, ...]`` links ``tuple[int``); the rendered signature itself is right
+    (r"py:class", r"(tuple|dict)\[\w+"),
 ]
 
 # The public API: every name of these modules gets a rendered entry and a docstring, or the build fails
 # (docs/_ext/public_api.py). Every submodule of `public_api_packages` must be listed here or in `public_api_skip`.
-AUGMENT_MODULES = (
+TRANSFORM_MODULES = (
     "base",
-    "crop",
-    "flip",
-    "rotation",
-    "color",
+    "horizontal_flip",
+    "vertical_flip",
+    "rotation90",
+    "d4",
+    "jigsaw",
+    "periodic_translation",
+    "product",
+    "blur_levels",
+    "invert",
     "grayscale",
-    "blur",
+    "resized_crop",
+    "color_jitter",
+    "gaussian_blur",
     "solarize",
-    "pipeline",
-    "recipes",
-    "loader",
+    "rotation",
+    "periodic_shift",
 )
 public_api_modules = [
     "essl_aug",
+    "essl_aug.transforms",
+    "essl_aug.views",
+    "essl_aug.objectives",
     "essl_aug.functional",
+    "essl_aug.config",
     "essl_aug.adapters.lightly",
     "essl_aug.adapters.per_sample",
     "essl_aug.adapters.solo_learn",
-    *(f"essl_aug.augment.{m}" for m in AUGMENT_MODULES),
-    *(f"essl_aug.objectives.{m}" for m in ("base", "continuous", "augself", "predictor")),
+    *(f"essl_aug.transforms.{m}" for m in TRANSFORM_MODULES),
+    "essl_aug.adapters.loader",
+    *(f"essl_aug.views.{m}" for m in ("pipeline", "recipes")),
+    *(f"essl_aug.objectives.{m}" for m in ("base", "essl", "augself", "predictor")),
 ]
-public_api_packages = ["essl_aug.adapters", "essl_aug.augment", "essl_aug.objectives"]
+public_api_packages = ["essl_aug.adapters", "essl_aug.transforms", "essl_aug.views", "essl_aug.objectives"]
 public_api_skip: list[str] = []  # submodules that are not public (none today)
 public_api_exempt = ["essl_aug.__version__"]  # the version string: its name says it all
 

@@ -12,6 +12,11 @@ After reading all pages, the build warns (an error under ``-W``) when
 - a public name has no rendered entry in the Python domain (the page or the directive is missing);
 - a submodule of a package in ``public_api_packages`` is neither in ``public_api_modules`` nor in
   ``public_api_skip`` (a new adapter must be documented, or declared not public).
+
+A class or function that a module re-exports from another documented module (``essl_aug.RandomRotation90``, defined
+in ``essl_aug.transforms.rotation90``) gets a short entry linking to its definition, documented once there; the
+re-exported name is an alias in the Python domain, so a short reference (``Params`` in a signature) resolves to the
+definition.
 """
 
 from __future__ import annotations
@@ -95,6 +100,16 @@ def public_names(module: ModuleType) -> list[str]:
     return found
 
 
+def defined_in(module: ModuleType, name: str, documented: Collection[str]) -> str | None:
+    """The module among ``documented`` that defines the class or function ``module.name`` under that name (None: it
+    is ``module``'s own, a constant, or defined in an undocumented module)."""
+    obj = getattr(module, name)
+    home = getattr(obj, "__module__", None)
+    if not _is_routine_or_class(obj) or home == module.__name__ or home not in documented:
+        return None
+    return home if getattr(sys.modules.get(home), name, None) is obj else None
+
+
 def kind(obj: Any) -> str:
     """``"class"``, ``"function"`` or ``"data"``: the autodoc directive that renders ``obj``."""
     if inspect.isclass(obj):
@@ -150,6 +165,7 @@ class PublicApi(SphinxDirective):
         groups: dict[str, list[str]] = {"class": [], "function": [], "data": []}
         for name in public_names(module):
             groups[kind(getattr(module, name))].append(name)
+        elsewhere = set(self.config.public_api_modules) - {modname}
         lines = [f".. automodule:: {modname}", ""]
         titles = {"class": "Classes", "function": "Functions", "data": "Constants"}
         for what, names in groups.items():
@@ -157,9 +173,21 @@ class PublicApi(SphinxDirective):
                 continue
             lines += [f".. rubric:: {titles[what]}", ""]
             for name in names:
-                lines += list(self._entry(module, name, what))
+                home = defined_in(module, name, elsewhere)
+                lines += list(self._alias(module, name, what, home) if home else self._entry(module, name, what))
         return nested_parse_to_nodes(
             self.state, "\n".join(lines), source=f"<public-api {modname}>", allow_section_headings=False
+        )
+
+    @staticmethod
+    def _alias(module: ModuleType, name: str, what: str, home: str) -> Iterator[str]:
+        role = "class" if what == "class" else "func"
+        yield from (
+            f".. py:{what}:: {name}",
+            f"   :module: {module.__name__}",
+            "",
+            f"   Re-exported from :mod:`{home}`: :{role}:`{home}.{name}`.",
+            "",
         )
 
     @staticmethod
@@ -263,6 +291,10 @@ def check_public_api(app: Sphinx, env: BuildEnvironment) -> None:
         except Exception as err:
             logger.warning("public API: cannot import %s: %r", modname, err, type="public_api")
             continue
+        for name in public_names(module):
+            entry = domain.objects.get(f"{modname}.{name}")
+            if entry is not None and defined_in(module, name, set(modules) - {modname}):
+                domain.objects[f"{modname}.{name}"] = entry._replace(aliased=True)  # the definition wins a lookup
         for full in missing_docstrings(module, exempt):
             logger.warning("public API: %s has no docstring", full, type="public_api")
         for full in missing_entries(module, documented):

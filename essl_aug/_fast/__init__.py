@@ -6,7 +6,8 @@ kept only where a measurement a user feels shows its win, and runs only inside :
 (:mod:`essl_aug._fast.lookups`), which move about one read and one write of the batch where the plain gather also
 reads an int64 index per pixel (``python -m benchmarks.traffic``: 1.7x to 3.8x the bytes of a copy for quarter turns
 with the gather, 1.1x to 1.2x with the lookups). Both forms give the same bits. Calls under autograd or
-``torch.compile`` always take the plain form.
+``torch.compile`` always take the plain form. The win is in bytes, for a GPU: on a CPU the lookups of quarter turns
+and horizontal flips are slower than the gather (``python -m benchmarks.speed``, the ``essl_aug fast forms`` column).
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ def set_fast_forms(enabled: bool) -> bool:
 
 class fast_forms(ContextDecorator):
     """Run the ops' special forms inside a ``with`` block (or a decorated function); ``fast_forms(False)`` turns
-    them off there. The previous setting comes back on exit.
+    them off there. The previous setting comes back on exit. They move fewer bytes (a GPU's cost); on a CPU they can
+    be slower.
 
     Example:
         >>> import essl_aug
