@@ -62,5 +62,7 @@ def run(rank: int, world: int, init_file: str, out_dir: str, seed: int) -> None:
             },
             f"{out_dir}/rank{rank}.pt",
         )
+        del ddp, loss  # DDP's gradient work: freed while the group lives, not by gloo's threads at teardown
+        dist.barrier()  # both ranks done before either tears down its connections
     finally:
         dist.destroy_process_group()
