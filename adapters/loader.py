@@ -170,6 +170,12 @@ def _as_image(image: Any, index: int) -> Tensor:
     if hasattr(image, "getbands"):  # a PIL image
         from torchvision.transforms.v2.functional import pil_to_tensor
 
+        if image.mode.startswith(("I", "F")):
+            raise ValueError(
+                f"image {index} of the batch is a PIL image of mode {image.mode!r} (16-bit, 32-bit or float pixels): "
+                "an 8-bit image would clip or truncate them; give a (C, H, W) tensor of one dtype from the dataset's "
+                "transform instead (float in [0, 1], or uint8)."
+            )
         return pil_to_tensor(image.convert("RGB") if image.mode not in ("RGB", "L") else image)
     raise TypeError(
         f"image {index} of the batch must be a PIL image or a (C, H, W) tensor, got {type(image).__name__}; give "
@@ -182,7 +188,8 @@ def collate_images(batch: Sequence[Any]) -> list[Any]:
 
     ``images`` is one (B, C, H, W) tensor of the images' dtype, uint8 for PIL images (not scaled, not normalised: the
     views are made on the device, in one pass). The rest of each item (a label, lightly's filename) is collated by
-    torch's ``default_collate``. The images must share one size.
+    torch's ``default_collate``. The images must share one size and one dtype; PIL images of 16-bit, 32-bit or float
+    modes are refused (an 8-bit conversion would clip them).
 
     Example:
         >>> images, targets = collate_images([(torch.zeros(3, 6, 8, dtype=torch.uint8), 0)] * 2)
@@ -198,6 +205,12 @@ def collate_images(batch: Sequence[Any]) -> list[Any]:
         raise ValueError(
             f"the images of a batch must share one size to be stacked, got {shapes}; resize them in the dataset's "
             "transform (e.g. torchvision.transforms.v2.Resize + CenterCrop)."
+        )
+    dtypes = sorted({str(im.dtype) for im in images})
+    if len(dtypes) > 1:
+        raise ValueError(
+            f"the images of a batch must share one dtype, got {dtypes}: a float image reads as [0, 1] and a uint8 one "
+            "as [0, 255], so stacking them would mis-scale some; make the dataset return one dtype."
         )
     rest = [default_collate([item[k] for item in items]) for k in range(1, len(items[0]))]
     return [torch.stack(images), *rest]

@@ -48,6 +48,7 @@ import torch
 from torch.utils.benchmark import Timer
 
 import essl_aug
+from benchmarks.toolkit.options import batch_shape, parse_device, positive_float, positive_int
 from essl_aug import EquivariantTransform, RandomBlurLevels, _kernels, build_family, fast_forms
 
 FAMILIES = ("rotation", "vflip", "hflip", "jigsaw", "invert", "blur", "grayscale")
@@ -395,10 +396,10 @@ def plot(report: dict, path: Path) -> None:
 def batch_shapes(
     args: argparse.Namespace, quick: Sequence[tuple[int, ...]], full: Sequence[tuple[int, ...]]
 ) -> list[tuple[int, ...]]:
-    """The batch shapes of a run: ``--shapes`` (``BxCxHxW`` texts) when given, else ``quick`` under ``--quick``, else
-    ``full``."""
+    """The batch shapes of a run: ``--shapes`` (parsed by ``batch_shape``) when given, else ``quick`` under
+    ``--quick``, else ``full``."""
     if args.shapes is not None:
-        return [tuple(int(s) for s in shape.split("x")) for shape in args.shapes]
+        return list(args.shapes)
     return list(quick) if args.quick else list(full)
 
 
@@ -423,14 +424,18 @@ def report_run(
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="CI smoke run: one small shape, float32, one round")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1, like the anchors)")
-    p.add_argument("--repeats", type=int, default=3, help="interleaved rounds; medians over rounds are reported")
-    p.add_argument("--min-run-time", type=float, default=0.2, help="seconds per blocked_autorange")
+    p.add_argument("--device", type=parse_device, default="auto", help="cpu, cuda or auto (default)")
+    p.add_argument(
+        "--threads", type=positive_int, default=1, help="torch.set_num_threads (default 1, like the anchors)"
+    )
+    p.add_argument(
+        "--repeats", type=positive_int, default=3, help="interleaved rounds; medians over rounds are reported"
+    )
+    p.add_argument("--min-run-time", type=positive_float, default=0.2, help="seconds per blocked_autorange")
     p.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES)
     p.add_argument("--modes", nargs="+", default=["random", "all"], choices=["random", "all"])
     p.add_argument("--dtypes", nargs="+", default=list(DTYPES), choices=DTYPES)
-    p.add_argument("--shapes", nargs="+", default=None, help="batch shapes as BxCxHxW")
+    p.add_argument("--shapes", nargs="+", type=batch_shape, default=None, help="batch shapes as BxCxHxW")
     p.add_argument("--out-dir", type=Path, default=Path(__file__).resolve().parent / "results")
     p.add_argument("--default-malloc", action="store_true", help="keep glibc's default mmap threshold")
     args = p.parse_args(argv)

@@ -53,6 +53,7 @@ from torch.utils._pytree import tree_flatten
 
 import essl_aug
 from benchmarks.speed import _images, compact_json
+from benchmarks.toolkit.options import batch_shape, parse_device
 from essl_aug import EquivariantTransform, Family, build_family, fast_forms
 from essl_aug.registry import family_names
 
@@ -287,15 +288,18 @@ def table(report: dict) -> str:
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--device", default="cpu", help="where the tensors live (the counts do not depend on it)")
-    p.add_argument("--families", nargs="+", default=None, help="default: every family and product")
+    p.add_argument(
+        "--device", type=parse_device, default="cpu", help="where the tensors live (the counts do not depend on it)"
+    )
+    p.add_argument(
+        "--families", nargs="+", default=None, choices=list(families()), help="default: every family and product"
+    )
     p.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
     p.add_argument("--dtypes", nargs="+", default=list(DTYPES), choices=DTYPES)
-    p.add_argument("--shapes", nargs="+", default=None, help="batch shapes as BxCxHxW")
+    p.add_argument("--shapes", nargs="+", type=batch_shape, default=None, help="batch shapes as BxCxHxW")
     p.add_argument("--out-dir", type=Path, default=Path(__file__).resolve().parent / "results")
     args = p.parse_args(argv)
-    shapes = args.shapes or ["x".join(map(str, s)) for s in SHAPES]
-    args.shapes = [tuple(int(s) for s in shape.split("x")) for shape in shapes]
+    args.shapes = args.shapes or list(SHAPES)
     return args
 
 

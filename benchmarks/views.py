@@ -37,6 +37,7 @@ from torch import Tensor
 
 import essl_aug
 from benchmarks.speed import batch_shapes, machine, ratio_cell, report_run, summarise, time_rounds
+from benchmarks.toolkit.options import batch_shape, parse_device, positive_float, positive_int
 from essl_aug import RandomGaussianBlur
 from essl_aug.views import IMAGENET_NORMALIZE, simclr
 
@@ -214,13 +215,15 @@ def plot(report: dict, path: Path) -> None:
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="CI smoke run: one small shape, one round")
-    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
-    p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1)")
-    p.add_argument("--repeats", type=int, default=3, help="interleaved rounds; medians over rounds are reported")
-    p.add_argument("--min-run-time", type=float, default=0.2, help="seconds per blocked_autorange")
+    p.add_argument("--device", type=parse_device, default="cpu", help="cpu (default) or cuda")
+    p.add_argument("--threads", type=positive_int, default=1, help="torch.set_num_threads (default 1)")
+    p.add_argument(
+        "--repeats", type=positive_int, default=3, help="interleaved rounds; medians over rounds are reported"
+    )
+    p.add_argument("--min-run-time", type=positive_float, default=0.2, help="seconds per blocked_autorange")
     p.add_argument("--dtype", default="uint8", choices=["uint8", "float32"], help="the input batch's dtype")
-    p.add_argument("--shapes", nargs="+", default=None, help="input batch shapes as BxCxHxW")
-    p.add_argument("--size", type=int, default=None, help="crop size (default: the input's width)")
+    p.add_argument("--shapes", nargs="+", type=batch_shape, default=None, help="input batch shapes as BxCxHxW")
+    p.add_argument("--size", type=positive_int, default=None, help="crop size (default: the input's width)")
     p.add_argument("--ops", nargs="+", default=list(OPS), choices=OPS, help="what to time (floor always)")
     p.add_argument("--out-dir", "--out", type=Path, default=Path(__file__).resolve().parent / "results")
     p.add_argument("--default-malloc", action="store_true", help="keep glibc's default mmap threshold")

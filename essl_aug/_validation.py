@@ -197,6 +197,16 @@ def check_flag(value: object, name: str) -> bool:
     return value
 
 
+def check_generator(generator: object, name: str = "generator") -> None:
+    """Raise a ``TypeError`` naming ``name`` unless ``generator`` is a ``torch.Generator`` or None (a seed is not:
+    ``torch.Generator(device).manual_seed(seed)`` makes one)."""
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(
+            f"`{name}` must be a torch.Generator or None, got {type(generator).__name__}; for a seed s pass "
+            "torch.Generator(device).manual_seed(s)."
+        )
+
+
 def check_num_classes(num_classes: int, name: str, fix: str) -> None:
     """Raise unless a family has at least two classes: one class is the identity alone, with nothing to predict.
 

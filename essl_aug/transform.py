@@ -9,7 +9,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from essl_aug._random import balanced_labels, distinct_labels, rank_seed, uniform_labels
-from essl_aug._validation import check_flag, check_images, check_num_classes, integer
+from essl_aug._validation import check_flag, check_generator, check_images, check_num_classes, integer
 from essl_aug.registry import FamilySpec, build_family
 from essl_aug.transforms.base import Family
 
@@ -78,8 +78,7 @@ class EquivariantTransform(nn.Module):
                     f"`num_per_batch` must be an integer between 1 and num_classes={self.family.num_classes}, got "
                     f"{num_per_batch!r}."
                 )
-        if generator is not None and not isinstance(generator, torch.Generator):
-            raise TypeError(f"`generator` must be a torch.Generator or None, got {type(generator).__name__}.")
+        check_generator(generator)
         self.mode = mode
         self.balanced = balanced
         self.generator = generator

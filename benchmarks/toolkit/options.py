@@ -111,6 +111,38 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+def positive_float(text: str) -> float:
+    """A finite float above 0 (e.g. seconds per measurement); ``nan``, ``inf``, 0 and negatives are refused.
+
+    Example:
+        >>> positive_float("0.2")
+        0.2
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
+def batch_shape(text: str) -> tuple[int, int, int, int]:
+    """A batch shape ``BxCxHxW`` of positive integers.
+
+    Example:
+        >>> batch_shape("64x3x32x32")
+        (64, 3, 32, 32)
+    """
+    parts = text.lower().split("x")
+    if len(parts) != 4 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise argparse.ArgumentTypeError(
+            f"must be a batch shape BxCxHxW of positive integers (64x3x32x32), got {text!r}"
+        )
+    b, c, h, w = (int(p) for p in parts)
+    return b, c, h, w
+
+
 def parse_device(text: str) -> torch.device:
     """``"auto"`` picks CUDA when available, else the CPU; anything else must be a valid, available device.
 

@@ -48,6 +48,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from essl_aug._validation import check_flag
 from essl_aug.head import EquivarianceHead, Norm, pooled_features
 from essl_aug.objectives.base import Objective, ObjectiveOutput, StepInputs, weighted
 from essl_aug.transforms import (
@@ -202,7 +203,21 @@ def two_features(features: tuple[Tensor, Tensor], width: int, arg: str) -> tuple
         raise ValueError(
             f"the two views' features must have one shape (B, {width}), got {tuple(f1.shape)} and {tuple(f2.shape)}."
         )
+    if f1.shape[0] == 0:
+        raise ValueError(
+            "the two views are an empty batch (B = 0): the loss of no views is undefined; skip empty batches."
+        )
     return f1, f2
+
+
+def check_rows(objective: nn.Module, rows: int) -> None:
+    """Raise a clear error where the heads' batch norm would see ``rows < 2`` rows in training (torch's own error
+    does not name the fix)."""
+    if objective.training and rows < 2 and any(isinstance(m, nn.BatchNorm1d) for m in objective.modules()):
+        raise ValueError(
+            f"{type(objective).__name__} with norm='batch' needs at least 2 rows per training step, got a batch of 1 "
+            "with symmetric=False: use drop_last=True in the DataLoader, symmetric=True, or norm='layer'."
+        )
 
 
 class AugSelf(Objective):
@@ -254,7 +269,7 @@ class AugSelf(Objective):
         self.in_features = in_features
         self.groups = select_groups(groups, augmentations, "AugSelf")
         self.group_weights = self._group_weights(group_weights or {})
-        self.symmetric = bool(symmetric)
+        self.symmetric = check_flag(symmetric, "symmetric")
         heads: dict[str, nn.Module] = {}
         for group, aug in self.groups.items():
             spec = aug.relative_spec
@@ -288,6 +303,7 @@ class AugSelf(Objective):
             f1, f2 = f1.detach(), f2.detach()
         p1, p2 = inputs.params
         check_view_params("AugSelf", self.groups, inputs.params, f1.shape[0])
+        check_rows(self, f1.shape[0] * (2 if self.symmetric else 1))
         if self.symmetric:
             pairs = torch.cat([torch.cat([f1, f2], dim=1), torch.cat([f2, f1], dim=1)], dim=0)
         else:

@@ -26,6 +26,7 @@ from torch import Tensor, nn
 from torch.optim.optimizer import register_optimizer_step_post_hook
 from torch.utils.hooks import RemovableHandle
 
+from essl_aug._validation import check_generator
 from essl_aug.transforms.base import Params
 
 #: The names of the fields of :class:`~essl_aug.objectives.base.StepInputs` an objective may require.
@@ -74,6 +75,9 @@ class StepInputs:
     embeddings: tuple[Tensor, Tensor] | None = None
     params: tuple[Mapping[str, Params], Mapping[str, Params]] | None = None
     generator: torch.Generator | None = None
+
+    def __post_init__(self) -> None:
+        check_generator(self.generator)
 
     def provided(self) -> frozenset[str]:
         """The names of the fields of :data:`INPUTS` that are set."""

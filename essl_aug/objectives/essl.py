@@ -152,12 +152,14 @@ class ESSL(Objective):
                         f"`mode`, `balanced` and `num_per_batch` apply to families; {type(built).__name__} is "
                         "continuous: each image gets its own drawn parameters (give `copies` for more versions)."
                     )
+                self.transform = _every_image(built)
+                spec = self.transform.target_spec  # every image transformed: a fixed threshold no longer varies
                 if not spec.varies:
                     raise ValueError(
-                        f"`transform` {built!r} has a target that never varies ({spec.names}): there is nothing to "
-                        "predict; give it a range of parameters (e.g. degrees=(-45, 45))."
+                        f"`transform` {built!r} has a target that never varies on an extra view that is always "
+                        f"transformed ({spec.names}): there is nothing to predict; give it a range of parameters (e.g. "
+                        "degrees=(-45, 45))."
                     )
-                self.transform = _every_image(built)
         if copies > 1 and isinstance(self.transform, EquivariantTransform):
             raise ValueError("`copies` applies to continuous transformations; a family's `mode='all'` gives every one.")
         self.spec = spec

@@ -50,9 +50,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from essl_aug._validation import check_flag
 from essl_aug.head import Norm
 from essl_aug.objectives.augself import (
     Augmentations,
+    check_rows,
     check_view_params,
     mlp,
     relative_target,
@@ -198,8 +200,8 @@ class PredictorEquivariance(Objective):
         self.split = split
         self.loss_name: Loss = loss
         self.temperature = float(temperature)
-        self.detach_target = loss == "cosine" if detach_target is None else bool(detach_target)
-        self.symmetric = bool(symmetric)
+        self.detach_target = loss == "cosine" if detach_target is None else check_flag(detach_target, "detach_target")
+        self.symmetric = check_flag(symmetric, "symmetric")
         self.requires = frozenset({self.source, "params"})
         self.groups = select_groups(groups, augmentations, "PredictorEquivariance")
         width = dim if split is None else split
@@ -225,6 +227,7 @@ class PredictorEquivariance(Objective):
             z1, z2 = z1.detach(), z2.detach()
         p1, p2 = inputs.params
         check_view_params("PredictorEquivariance", self.groups, inputs.params, z1.shape[0])
+        check_rows(self, z1.shape[0] * (2 if self.symmetric else 1))
         with torch.no_grad():
             t = relative_parameters(self.groups, p1, p2)
             if self.symmetric:

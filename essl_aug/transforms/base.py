@@ -35,7 +35,14 @@ from torch import Tensor
 
 from essl_aug import _random
 from essl_aug._cache import PlanCache
-from essl_aug._validation import EXACT_DTYPES, check_dtype, check_images, check_labels, check_probability
+from essl_aug._validation import (
+    EXACT_DTYPES,
+    check_dtype,
+    check_generator,
+    check_images,
+    check_labels,
+    check_probability,
+)
 
 __all__ = [
     "Family",
@@ -227,7 +234,12 @@ class Transformation(ABC, Generic[P]):
         return batch_shape(shape)
 
     def check_params(self, params: Params, x: Tensor, name: str = "params") -> None:
-        """Raise unless ``params`` are this transformation's, drawn for ``x``'s batch size, on ``x``'s device."""
+        """Raise unless ``params`` are this transformation's, drawn for ``x``'s batch size, on ``x``'s device, with a
+        bool ``applied`` mask and one row per image in every field."""
+        self._check_kind(params, x, name)
+        self._check_rows(params, x, name)
+
+    def _check_kind(self, params: Params, x: Tensor, name: str) -> None:
         if not isinstance(params, self.params_type):
             raise TypeError(
                 f"`{name}` must be a {self.params_type.__name__} (from this transformation's `sample`), got "
@@ -242,14 +254,35 @@ class Transformation(ABC, Generic[P]):
             raise ValueError(
                 f"`{name}` is on {params.applied.device} but `x` is on {x.device}; move it with `{name}.to(x.device)`."
             )
+        if params.applied.dtype != torch.bool:
+            raise TypeError(f"`{name}.applied` must be a bool mask, got {params.applied.dtype}.")
+
+    @staticmethod
+    def _check_rows(params: Params, x: Tensor, name: str) -> None:
+        for field in dataclasses.fields(params):
+            value = getattr(params, field.name)
+            if isinstance(value, Tensor) and (value.ndim == 0 or value.shape[0] != x.shape[0]):
+                raise ValueError(
+                    f"`{name}.{field.name}` has shape {tuple(value.shape)}, not one row per image of `x` (B="
+                    f"{x.shape[0]}); draw the parameters with `sample(x.shape, x.device)`."
+                )
+
+    @staticmethod
+    def require(ok: Tensor, message: str) -> None:
+        """A check of parameter values: a ``ValueError`` with ``message`` on the CPU, an asynchronous assertion on
+        another device or under ``torch.compile`` (never a host synchronisation)."""
+        if ok.device.type == "cpu" and not torch.compiler.is_compiling():
+            if not bool(ok):
+                raise ValueError(message)
+        else:
+            torch._assert_async(ok, message)
 
     # -- the protocol --------------------------------------------------------------------------------------------------
     def sample(
         self, shape: Sequence[int], device: torch.device | str = "cpu", generator: torch.Generator | None = None
     ) -> P:
         """The parameters for a batch of images shaped ``shape`` (B, C, H, W), drawn on ``device``."""
-        if generator is not None and not isinstance(generator, torch.Generator):
-            raise TypeError(f"`generator` must be a torch.Generator or None, got {type(generator).__name__}.")
+        check_generator(generator)
         return self._sample(batch_shape(shape), torch.device(device), generator)
 
     def apply(self, x: Tensor, params: P) -> Tensor:
@@ -327,9 +360,10 @@ class Family(Transformation[LabelParams]):
         return self._op(x, params.labels)
 
     def check_params(self, params: Params, x: Tensor, name: str = "params") -> None:
-        super().check_params(params, x, name)
+        self._check_kind(params, x, name)
         assert isinstance(params, LabelParams)
-        check_labels(params.labels, x.shape[0], self.num_classes, x.device, f"{name}.labels")
+        check_labels(params.labels, x.shape[0], self.num_classes, x.device, f"{name}.labels")  # its own messages
+        self._check_rows(params, x, name)
 
     def apply(self, x: Tensor, params: LabelParams | Tensor) -> Tensor:
         """Apply element ``labels[i]`` to image ``x[i]`` (``params``: :class:`LabelParams` or the (B,) labels, a

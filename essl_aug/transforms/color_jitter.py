@@ -142,6 +142,20 @@ class ColorJitter(Transformation[ColorJitterParams]):
         order = torch.where(applied.view(-1, 1), keys.argsort(dim=1), torch.arange(4, device=keys.device))
         return ColorJitterParams(applied=applied, factors=factors, order=order)
 
+    def check_params(self, params: Params, x: Tensor, name: str = "params") -> None:
+        super().check_params(params, x, name)
+        assert isinstance(params, ColorJitterParams)
+        if params.order.shape[1:] != (4,) or params.order.dtype != torch.int64 or params.factors.shape[1:] != (4,):
+            raise ValueError(
+                f"`{name}` must hold `factors` (B, 4) and `order` (B, 4) int64, got {tuple(params.factors.shape)} and "
+                f"{tuple(params.order.shape)} {params.order.dtype}; draw them with `sample(x.shape, x.device)`."
+            )
+        steps = torch.arange(4, device=params.order.device)
+        self.require(
+            (params.order.sort(dim=1).values == steps).all(),
+            f"`{name}.order` must be a permutation of 0..3 per image (the four ops in the order applied).",
+        )
+
     def _apply(self, x: Tensor, params: ColorJitterParams) -> Tensor:
         return EF.color_jitter(x, params.factors, params.order)
 

@@ -174,6 +174,13 @@ class RandomResizedCrop(Transformation[CropParams]):
                 )
         else:  # an asynchronous assertion: never a host synchronisation
             torch._assert_async(same, f"`{name}` was drawn for images of another size.")
+        top, left, h, w = params.box.unbind(dim=1)
+        inside = ((top >= 0) & (left >= 0) & (h >= 1) & (w >= 1) & (top + h <= height) & (left + w <= width)).all()
+        self.require(
+            inside,
+            f"`{name}.box` must lie inside the {height}x{width} images (top, left >= 0; height, width >= 1; top + "
+            "height <= H; left + width <= W); draw it with `sample(x.shape, x.device)`.",
+        )
 
     def _apply(self, x: Tensor, params: CropParams) -> Tensor:
         height, width = x.shape[-2:]

@@ -25,6 +25,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -54,8 +55,10 @@ def _check_normalize(normalize: Normalize | None) -> tuple[tuple[float, ...], tu
         raise ValueError(
             f"`normalize` needs one mean and one std per channel, got {len(mean_t)} means and {len(std_t)} stds"
         )
-    if any(not s > 0 for s in std_t):
-        raise ValueError(f"`normalize` std must be positive per channel, got {std_t}")
+    if not all(math.isfinite(m) for m in mean_t):
+        raise ValueError(f"`normalize` mean must be finite per channel, got {mean_t}")
+    if not all(math.isfinite(s) and s > 0 for s in std_t):
+        raise ValueError(f"`normalize` std must be positive and finite per channel, got {std_t}")
     return mean_t, std_t
 
 

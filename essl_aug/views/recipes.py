@@ -50,7 +50,7 @@ against the reference transforms' own draws.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -145,11 +145,21 @@ def byol(
         compute_dtype: see :class:`~essl_aug.views.pipeline.ViewPipeline`.
     """
     jitter = (0.4, 0.4, 0.2, 0.1)
+    blur, solarize = _per_view(blur, "blur", (1.0, 0.1)), _per_view(solarize, "solarize", (0.0, 0.2))
     views = [
         _view(size, scale, jitter, 0.8, 0.2, blur[i], (0.1, 2.0), solarize[i], normalize, compute_dtype)
         for i in range(2)
     ]
     return TwoViews(views[0], views[1])
+
+
+def _per_view(value: object, name: str, default: tuple[float, float]) -> tuple[float, float]:
+    """``value`` as a pair (view 1, view 2), or a ``TypeError`` naming ``name`` with ``default`` as the example."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != 2:
+        raise TypeError(
+            f"`{name}` is one probability per view, a pair (view 1, view 2) such as {default}; got {value!r}."
+        )
+    return value[0], value[1]
 
 
 #: The recipes by name.

@@ -261,3 +261,22 @@ def test_collate_images_errors() -> None:
         collate_images([torch.zeros(3, 4, 4), torch.zeros(1, 3, 4, 4)])
     with pytest.raises(ValueError, match="non-empty"):
         collate_images([])
+
+
+def test_collate_images_refuses_a_batch_of_mixed_dtypes() -> None:
+    """A uint8 image beside a float one would keep 200.0 in a float batch that the views read as [0, 1]."""
+    with pytest.raises(ValueError, match=r"one dtype, got \['torch.float32', 'torch.uint8'\]"):
+        collate_images([torch.full((3, 4, 4), 200, dtype=torch.uint8), torch.rand(3, 4, 4)])
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        Image.fromarray(np.full((4, 4), 40000, dtype=np.uint16)),  # I;16: would collapse to {0, 255}
+        Image.fromarray(np.full((4, 4), 0.5, dtype=np.float32)),  # F in [0, 1]: would become {0, 1}
+        Image.fromarray(np.full((4, 4), 70000, dtype=np.int32)),  # I
+    ],
+)
+def test_collate_images_refuses_pil_images_an_8_bit_conversion_would_clip(image: Any) -> None:
+    with pytest.raises(ValueError, match=rf"PIL image of mode '{image.mode}'.*clip or truncate"):
+        collate_images([(image, 0)])

@@ -267,3 +267,30 @@ def test_runs_on_real_params_of_the_simclr_recipe() -> None:
     assert isinstance(weight, Tensor) and weight.grad is not None and bool(weight.grad.abs().sum() > 0)
     with pytest.raises(ValueError, match=r"add essl_aug\.RandomSolarize to the views' pipeline"):
         AugSelf(8, groups=("solarize",))(StepInputs(features=features, params=(params[0], params[1])))
+
+
+# -- edges: an empty batch, a batch of one, flags ---------------------------------------------------------------------
+
+
+def _step(batch: int) -> StepInputs:
+    params = simclr(16).sample((batch, 3, 24, 24), generator=torch.Generator().manual_seed(0))
+    return StepInputs(features=(torch.rand(batch, 8), torch.rand(batch, 8)), params=params)
+
+
+def test_an_empty_batch_is_refused_with_the_fix_not_a_nan_loss() -> None:
+    with pytest.raises(ValueError, match=r"empty batch \(B = 0\).*skip empty batches"):
+        AugSelf(8)(_step(0))
+
+
+def test_a_batch_of_one_names_the_batch_norm_and_the_fixes() -> None:
+    with pytest.raises(ValueError, match=r"at least 2 rows.*drop_last=True.*symmetric=True.*norm=.layer."):
+        AugSelf(8, symmetric=False)(_step(1))
+    assert torch.isfinite(AugSelf(8, symmetric=True)(_step(1)).loss)  # 2 rows: batch norm has what it needs
+    assert torch.isfinite(AugSelf(8, symmetric=False, norm="layer")(_step(1)).loss)
+    assert torch.isfinite(AugSelf(8, symmetric=False).eval()(_step(1)).loss)  # running statistics in eval mode
+
+
+@pytest.mark.parametrize("flag", ["false", "no", 0, 1, None])
+def test_symmetric_must_be_a_bool_not_a_truthy_string(flag: object) -> None:
+    with pytest.raises(TypeError, match="`symmetric` must be True or False"):
+        AugSelf(8, symmetric=flag)  # type: ignore[arg-type]

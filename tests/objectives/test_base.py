@@ -214,3 +214,11 @@ def test_a_custom_head_given_to_essl_is_watched_too() -> None:
     essl = ESSL("rotation", head=EquivarianceHead(8, 4, hidden=(4,)))
     with pytest.raises(RuntimeError, match="head of ESSL is in no optimiser"):
         _train(essl, [torch.optim.SGD(backbone.parameters(), lr=0.1)], backbone, 3)
+
+
+@pytest.mark.parametrize("generator", [0, 1234, "seed", torch.tensor(0)])
+def test_step_inputs_refuse_a_seed_for_a_generator(generator: object) -> None:
+    """A seed given as the generator fails at construction with the fix, not deep inside a draw."""
+    with pytest.raises(TypeError, match=r"`generator` must be a torch.Generator or None.*manual_seed"):
+        StepInputs(generator=generator)  # type: ignore[arg-type]
+    assert StepInputs(generator=torch.Generator().manual_seed(0)).generator is not None

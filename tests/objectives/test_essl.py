@@ -21,6 +21,7 @@ from essl_aug.transforms import (
     RandomHorizontalFlip,
     RandomResizedCrop,
     RandomRotation,
+    RandomSolarize,
     RotationParams,
 )
 
@@ -293,7 +294,15 @@ def test_mode_and_balanced_are_for_families() -> None:
     assert views.shape == (6, 3, 8, 8) and len(set(labels.tolist())) == 3
 
 
-@pytest.mark.parametrize("transform", [RandomGaussianBlur(sigma=1.0, p=1.0), RandomRotation((5.0, 5.0))])
+@pytest.mark.parametrize(
+    "transform",
+    [
+        RandomGaussianBlur(sigma=1.0, p=1.0),
+        RandomRotation((5.0, 5.0)),
+        RandomSolarize(0.5, p=0.2),  # varies through p alone, but the extra view is always transformed
+        ColorJitter(0, 0, 0, 0),
+    ],
+)
 def test_a_target_that_never_varies_is_refused(transform: Any) -> None:
     with pytest.raises(ValueError, match=r"has a target that never varies.*nothing to predict"):
         ESSL(transform, in_features=8)

@@ -219,3 +219,29 @@ def test_runs_on_real_params_of_the_simclr_recipe() -> None:
         weight = backbone[0].weight
         assert isinstance(weight, Tensor) and weight.grad is not None and bool(weight.grad.abs().sum() > 0)
     assert sie.invariant(projector(f1)).shape == (8, 3)
+
+
+# -- edges: an empty batch, a batch of one, flags ---------------------------------------------------------------------
+
+
+def _edge_step(batch: int) -> StepInputs:
+    params = simclr(16).sample((batch, 3, 24, 24), generator=torch.Generator().manual_seed(0))
+    return StepInputs(features=(torch.rand(batch, 8), torch.rand(batch, 8)), params=params)
+
+
+def test_an_empty_batch_is_refused_with_the_fix() -> None:
+    with pytest.raises(ValueError, match=r"empty batch \(B = 0\).*skip empty batches"):
+        PredictorEquivariance(8, dim=16)(_edge_step(0))
+
+
+def test_a_batch_of_one_names_the_batch_norm_and_the_fixes() -> None:
+    with pytest.raises(ValueError, match=r"at least 2 rows.*drop_last=True"):
+        PredictorEquivariance(8, dim=16, symmetric=False)(_edge_step(1))
+    assert torch.isfinite(PredictorEquivariance(8, dim=16, symmetric=False, norm="layer")(_edge_step(1)).loss)
+
+
+@pytest.mark.parametrize("name", ["detach_target", "symmetric"])
+@pytest.mark.parametrize("flag", ["no", "false", 1])
+def test_flags_must_be_bools_not_truthy_strings(name: str, flag: object) -> None:
+    with pytest.raises(TypeError, match=f"`{name}` must be True or False"):
+        PredictorEquivariance(8, dim=16, **{name: flag})

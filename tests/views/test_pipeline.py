@@ -4,6 +4,7 @@ normalisation, errors."""
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 import pytest
@@ -277,3 +278,20 @@ def test_views_and_params_stay_on_the_device() -> None:
     cpu_views = two.apply(x.cpu(), [{k: q.to("cpu") for k, q in p.items()} for p in params])
     for a, b in zip(views, cpu_views, strict=True):
         assert (a.cpu() - b).abs().mean() < 1e-3
+
+
+@pytest.mark.parametrize(
+    ("normalize", "message"),
+    [
+        (((math.nan, 0.5, 0.5), (0.2, 0.2, 0.2)), "mean must be finite"),
+        (((0.5, math.inf, 0.5), (0.2, 0.2, 0.2)), "mean must be finite"),
+        (((0.5, 0.5, 0.5), (0.2, math.inf, 0.2)), "std must be positive and finite"),
+        (((0.5, 0.5, 0.5), (0.2, math.nan, 0.2)), "std must be positive and finite"),
+    ],
+)
+def test_normalize_must_be_finite(normalize: Any, message: str) -> None:
+    """A NaN mean or an infinite std would make NaN or constant views."""
+    with pytest.raises(ValueError, match=message):
+        ViewPipeline([RandomResizedCrop(8)], normalize=normalize)
+    with pytest.raises(ValueError, match=message):
+        simclr(8, normalize=normalize)

@@ -182,3 +182,12 @@ def test_extra_view_errors_name_the_argument() -> None:
         extra_view(32, normalize=(1, 2))  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="`compute_dtype`"):
         extra_view(32, compute_dtype=torch.int64)
+
+
+@pytest.mark.parametrize("name", ["blur", "solarize"])
+@pytest.mark.parametrize("value", [0.5, (0.5,), (0.5, 0.5, 0.5), "0.5"])
+def test_byol_per_view_probabilities_must_be_a_pair(name: str, value: object) -> None:
+    with pytest.raises(TypeError, match=f"`{name}` is one probability per view, a pair"):
+        byol(16, **{name: value})  # type: ignore[arg-type]
+    views = byol(16, **{name: (0.3, 0.7)})
+    assert [p[name if name == "solarize" else "gaussian_blur"].p for p in views.pipelines] == [0.3, 0.7]
