@@ -327,6 +327,47 @@ def test_crop_params_of_another_image_size_and_a_bad_flip() -> None:
     assert isinstance(params, T.CropParams)
 
 
+@pytest.mark.parametrize(
+    "shift",
+    [
+        [0.0, 0.0, 20.0, 0.0],  # taller than the image: the eager and batched forms disagreed
+        [-50.0, 0.0, 0.0, 0.0],  # a negative top
+        [0.0, 0.0, 0.0, -100.0],  # no width
+    ],
+)
+def test_a_hand_made_crop_box_outside_the_image_is_refused(shift: list[float]) -> None:
+    crop = T.RandomResizedCrop(4)
+    params = crop.sample((3, 3, 8, 8), generator=torch.Generator().manual_seed(0))
+    bad = dataclasses.replace(params, box=params.box + torch.tensor(shift))
+    with pytest.raises(ValueError, match=r"`params.box` must lie inside the 8x8 images"):
+        crop.apply(torch.rand(3, 3, 8, 8), bad)
+
+
+@pytest.mark.parametrize("order", [[0, 0, 1, 2], [7, 0, 1, 2], [3, 2, 1, 4]])
+def test_a_jitter_order_that_is_not_a_permutation_is_refused(order: list[int]) -> None:
+    jitter = T.ColorJitter(0.4, 0.4, 0.4, 0.1, p=1.0)
+    params = jitter.sample((2, 3, 8, 8), generator=torch.Generator().manual_seed(0))
+    bad = dataclasses.replace(params, order=torch.tensor([order, [0, 1, 2, 3]]))
+    with pytest.raises(ValueError, match=r"`params.order` must be a permutation of 0..3 per image"):
+        jitter.apply(torch.rand(2, 3, 8, 8), bad)
+    with pytest.raises(ValueError, match=r"`params` must hold `factors` \(B, 4\) and `order` \(B, 4\) int64"):
+        jitter.apply(torch.rand(2, 3, 8, 8), dataclasses.replace(params, order=params.order.int()))
+
+
+@pytest.mark.parametrize(
+    "t", [T.RandomGaussianBlur(sigma=(0.1, 2.0), p=1.0), T.ColorJitter(p=1.0), T.RandomRotation(30)]
+)
+def test_hand_made_params_need_a_bool_mask_and_one_row_per_image(t: T.Transformation) -> None:
+    x = torch.rand(4, 3, 8, 8)
+    params = t.sample(x.shape, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(TypeError, match=r"`params.applied` must be a bool mask, got torch.int64"):
+        t.apply(x, dataclasses.replace(params, applied=params.applied.long()))
+    field = next(f.name for f in dataclasses.fields(params) if f.name != "applied")
+    value = getattr(params, field)
+    with pytest.raises(ValueError, match=rf"`params.{field}` has shape .*not one row per image of `x` \(B=4\)"):
+        t.apply(x, dataclasses.replace(params, **{field: torch.cat([value, value])}))
+
+
 def test_periodic_roll_checks_its_arguments() -> None:
     x = torch.rand(2, 1, 4, 4)
     with pytest.raises(
