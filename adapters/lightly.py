@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from essl_aug._validation import check_generator
 from essl_aug.config import build_objectives, log_keys
 from essl_aug.head import EquivarianceHead, Norm
 from essl_aug.loss import EquivarianceLoss, EquivarianceOutput
@@ -259,6 +260,7 @@ class GPUViews(nn.Module):
         if isinstance(recipe, TwoViews) and options:
             raise ValueError(f"{sorted(options)} are options of a recipe given by name; this TwoViews has its own.")
         self.recipe = recipe if isinstance(recipe, TwoViews) else build_recipe(recipe, size, **options)
+        check_generator(generator)
         self.generator = generator
 
     def forward(self, x: Tensor) -> Views:

@@ -10,6 +10,7 @@ import json
 import math
 import os
 import platform
+import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,10 +26,14 @@ def check_writable(folder: Path | str, what: str) -> None:
         existing = existing.parent
     if not existing.is_dir():
         raise NotADirectoryError(f"{what} cannot be created: {str(existing)!r} is a file; give another --out")
-    if not os.access(existing, os.W_OK | os.X_OK):
+    try:  # a file made and removed: permission bits do not stop root, a read-only or special file system does
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as err:
         raise PermissionError(
-            f"{what} is not writable (no write permission in {str(existing)!r}); give a path you can write to"
-        )
+            f"{what} is not writable (cannot create a file in {str(existing)!r}: {err.strerror}); give a path you "
+            "can write to"
+        ) from err
 
 
 @contextlib.contextmanager

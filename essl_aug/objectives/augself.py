@@ -100,6 +100,15 @@ def _by_name(augmentations: Augmentations | None) -> dict[str, Transformation[An
         return augs
     if isinstance(augmentations, TwoViews):
         augmentations = augmentations.pipelines[0]
+    given: object = augmentations  # anything a caller passes, checked
+    if not isinstance(given, Iterable):
+        recipe = (
+            " (a module that makes views: pass its recipe, e.g. `views.recipe`)" if hasattr(given, "recipe") else ""
+        )
+        raise TypeError(
+            "`augmentations` must be the views' ViewPipeline or TwoViews, or essl_aug Transformation objects, got "
+            f"{type(given).__name__}{recipe}."
+        )
     values = augmentations.values() if isinstance(augmentations, Mapping) else augmentations
     for aug in values:
         if not isinstance(aug, Transformation):
@@ -148,8 +157,13 @@ def check_view_params(
     owner: str, groups: Mapping[str, Transformation[Any]], params: Sequence[Mapping[str, Params]], batch: int
 ) -> None:
     """Raise a clear error unless both views' ``params`` hold each group's parameters for ``batch`` images."""
-    if len(params) != 2:
-        raise ValueError(f"{owner} needs the params of the two SSL views, (p1, p2); got {len(params)}.")
+    if isinstance(params, Mapping) or len(params) != 2 or not all(isinstance(p, Mapping) for p in params):
+        raise ValueError(
+            f"{owner} needs the params of the two SSL views, a pair (p1, p2) of {{name: Params}} as a TwoViews "
+            f"returns them; got {type(params).__name__}"
+            + (f" of {len(params)}" if isinstance(params, Sequence) else "")
+            + "."
+        )
     for view, p in enumerate(params, 1):
         for group, aug in groups.items():
             if aug.name not in p:
@@ -196,9 +210,14 @@ def mlp(in_features: int, out_features: int, hidden: Sequence[int], norm: Norm =
     return EquivarianceHead(in_features, int(out_features), hidden, norm=norm)
 
 
-def two_features(features: tuple[Tensor, Tensor], width: int, arg: str) -> tuple[Tensor, Tensor]:
-    """The two views' (B, width) features, or a clear error naming ``arg`` (the objective's width argument)."""
+def two_features(
+    features: tuple[Tensor, Tensor], width: int, arg: str, dtype: torch.dtype | None = None
+) -> tuple[Tensor, Tensor]:
+    """The two views' (B, width) features (cast to ``dtype``, the heads' own, outside autocast), or a clear error
+    naming ``arg`` (the objective's width argument)."""
     f1, f2 = (pooled_features(f, width, arg) for f in features)
+    if dtype is not None and not torch.is_autocast_enabled(f1.device.type):
+        f1, f2 = f1.to(dtype), f2.to(dtype)
     if f1.shape != f2.shape:
         raise ValueError(
             f"the two views' features must have one shape (B, {width}), got {tuple(f1.shape)} and {tuple(f2.shape)}."
@@ -208,6 +227,11 @@ def two_features(features: tuple[Tensor, Tensor], width: int, arg: str) -> tuple
             "the two views are an empty batch (B = 0): the loss of no views is undefined; skip empty batches."
         )
     return f1, f2
+
+
+def head_dtype(module: nn.Module) -> torch.dtype | None:
+    """The dtype of ``module``'s first parameter (its heads'), None without parameters."""
+    return next((p.dtype for p in module.parameters()), None)
 
 
 def check_rows(objective: nn.Module, rows: int) -> None:
@@ -278,6 +302,10 @@ class AugSelf(Objective):
         self.heads = nn.ModuleDict(heads)
 
     def _group_weights(self, given: Mapping[str, float]) -> dict[str, float]:
+        if not isinstance(given, Mapping):
+            raise TypeError(
+                f"`group_weights` must map a group to its weight (e.g. {{'color': 0.5}}), got {type(given).__name__}."
+            )
         by_aug = {aug: group for group, aug in GROUPS.items()}
         weights = dict.fromkeys(self.groups, 1.0)
         for name, value in given.items():
@@ -298,11 +326,11 @@ class AugSelf(Objective):
 
     def compute(self, inputs: StepInputs) -> ObjectiveOutput:
         assert inputs.features is not None and inputs.params is not None  # checked by forward
-        f1, f2 = two_features(inputs.features, self.in_features, "in_features")
+        f1, f2 = two_features(inputs.features, self.in_features, "in_features", head_dtype(self))
         if self.weight == 0:  # nothing flows back to the backbone (its gradients stay the SSL loss's, bit for bit)
             f1, f2 = f1.detach(), f2.detach()
-        p1, p2 = inputs.params
         check_view_params("AugSelf", self.groups, inputs.params, f1.shape[0])
+        p1, p2 = inputs.params
         check_rows(self, f1.shape[0] * (2 if self.symmetric else 1))
         if self.symmetric:
             pairs = torch.cat([torch.cat([f1, f2], dim=1), torch.cat([f2, f1], dim=1)], dim=0)

@@ -186,13 +186,21 @@ class Objectives(nn.Module):
 
     def __init__(self, objectives: Mapping[str, Objective]) -> None:
         super().__init__()
+        if not isinstance(objectives, Mapping):
+            raise TypeError(
+                f"`objectives` must map a name to each objective, {{name: Objective}} (the name prefixes its logs), "
+                f"got {type(objectives).__name__}."
+            )
         if not objectives:
             raise ValueError("`objectives` is empty: give at least one {name: Objective}")
         for name, obj in objectives.items():
             if not isinstance(obj, Objective):
                 raise TypeError(f"objective {name!r} must be an essl_aug Objective, got {type(obj).__name__}")
-            if "/" in name or "." in name:
-                raise ValueError(f"objective name {name!r} must not contain '/' or '.' (they separate log keys)")
+            if not isinstance(name, str) or not name or "/" in name or "." in name:
+                raise ValueError(
+                    f"objective name {name!r} must be a non-empty string and must not contain '/' or '.' (they "
+                    "separate log keys)"
+                )
         self.objectives = nn.ModuleDict(dict(objectives))
 
     @property

@@ -56,6 +56,7 @@ from essl_aug.objectives.augself import (
     Augmentations,
     check_rows,
     check_view_params,
+    head_dtype,
     mlp,
     relative_target,
     select_groups,
@@ -222,11 +223,11 @@ class PredictorEquivariance(Objective):
         assert inputs.params is not None  # checked by forward
         given = inputs.features if self.source == "features" else inputs.embeddings
         assert given is not None
-        z1, z2 = two_features(given, self.in_features, "in_features")
+        z1, z2 = two_features(given, self.in_features, "in_features", head_dtype(self))
         if self.weight == 0:  # nothing flows back to the backbone (its gradients stay the SSL loss's, bit for bit)
             z1, z2 = z1.detach(), z2.detach()
-        p1, p2 = inputs.params
         check_view_params("PredictorEquivariance", self.groups, inputs.params, z1.shape[0])
+        p1, p2 = inputs.params
         check_rows(self, z1.shape[0] * (2 if self.symmetric else 1))
         with torch.no_grad():
             t = relative_parameters(self.groups, p1, p2)

@@ -25,6 +25,7 @@ pixel permutations described by a table (flips, quarter turns, jigsaws, translat
 from __future__ import annotations
 
 import dataclasses
+import operator
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -157,8 +158,8 @@ def batch_shape(shape: Sequence[int], name: str = "shape") -> tuple[int, int, in
         (2, 3, 8, 8)
     """
     try:
-        dims = tuple(int(s) for s in shape)
-    except (TypeError, ValueError):
+        dims = tuple(operator.index(s) for s in shape)  # 4.5 is refused, not truncated
+    except TypeError:
         dims = ()
     if len(dims) != 4:
         raise ValueError(f"`{name}` must be a batch shape (B, C, H, W), e.g. `x.shape`, got {shape!r}.")

@@ -68,7 +68,8 @@ class RandomRotation(Transformation[RotationParams]):
         self.degrees = (-value, value) if isinstance(value, float) else value
         if isinstance(fill, bool) or not isinstance(fill, (int, float)) or not 0.0 <= fill <= 1.0:
             raise ValueError(
-                f"`fill` is a fraction of the dtype's range and must lie in [0, 1] (0 black, 1 white), got {fill!r}."
+                f"`fill` is a fraction of the dtype's range, one number in [0, 1] for every channel (0 black, 1 "
+                f"white; a value per channel is not supported), got {fill!r}."
             )
         self.fill = float(fill)
 

@@ -37,12 +37,15 @@ from essl_aug._validation import EXACT_DTYPES, FLOAT_DTYPES, check_dtype, check_
 from essl_aug.transforms.base import Params, Transformation
 
 #: Mean and standard deviation per channel, e.g. ImageNet's ``((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))``.
-Normalize = tuple[Sequence[float], Sequence[float]]
+#: ``(mean, std)``, one number per channel each (or lightly's ``{"mean": ..., "std": ...}``).
+Normalize = tuple[Sequence[float], Sequence[float]] | Mapping[str, Sequence[float]]
 
 
 def _check_normalize(normalize: Normalize | None) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
     if normalize is None:
         return None
+    if isinstance(normalize, Mapping) and set(normalize) == {"mean", "std"}:  # lightly's IMAGENET_NORMALIZE form
+        normalize = (normalize["mean"], normalize["std"])
     try:
         mean, std = normalize
         mean_t, std_t = tuple(float(m) for m in mean), tuple(float(s) for s in std)

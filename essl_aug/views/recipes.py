@@ -55,6 +55,7 @@ from typing import Any
 
 import torch
 
+from essl_aug._validation import _real, check_probability
 from essl_aug.transforms import (
     ColorJitter,
     RandomGaussianBlur,
@@ -120,7 +121,14 @@ def simclr(
         >>> [tuple(v.shape) for v in views], list(params[0])
         ([(2, 3, 16, 16), (2, 3, 16, 16)], ['resized_crop', 'hflip', 'color_jitter', 'grayscale', 'gaussian_blur'])
     """
-    b, c, s, h = (jitter_strength * v for v in (0.8, 0.8, 0.8, 0.2))
+    strength = _real(jitter_strength)
+    if strength is None or not 0.0 <= strength <= 2.5:
+        raise ValueError(
+            f"`jitter_strength` must be a number in [0, 2.5] (it multiplies (0.8, 0.8, 0.8, 0.2); hue stays <= 0.5), "
+            f"got {jitter_strength!r}."
+        )
+    blur = check_probability(blur, "blur")
+    b, c, s, h = (strength * v for v in (0.8, 0.8, 0.8, 0.2))
     view = _view(size, scale, (b, c, s, h), 0.8, 0.2, blur, (0.1, 2.0), None, normalize, compute_dtype)
     return TwoViews(view, view)
 
@@ -159,7 +167,7 @@ def _per_view(value: object, name: str, default: tuple[float, float]) -> tuple[f
         raise TypeError(
             f"`{name}` is one probability per view, a pair (view 1, view 2) such as {default}; got {value!r}."
         )
-    return value[0], value[1]
+    return check_probability(value[0], f"{name}[0]"), check_probability(value[1], f"{name}[1]")
 
 
 #: The recipes by name.

@@ -106,6 +106,8 @@ def test_gpu_views_errors() -> None:
         GPUViews(recipe("simclr", 8), scale=(0.5, 1.0))
     with pytest.raises(TypeError, match="collate_images"):
         GPUViews("simclr", size=SIZE)([torch.zeros(3, 8, 8)])
+    with pytest.raises(TypeError, match=r"`generator` must be a torch.Generator or None, got int.*manual_seed"):
+        GPUViews("simclr", size=SIZE, generator=0)  # at construction, not at the first batch
 
 
 def test_objectives_by_config_errors() -> None:

@@ -122,6 +122,8 @@ def test_demo_checks_out_before_training(tmp_path: Path, monkeypatch: pytest.Mon
     (tmp_path / "out" / "demo.json").mkdir(parents=True)
     _fail([*QUICK, "--out", str(tmp_path / "out")], "holds a folder named 'demo.json'")
     assert existing.read_text() == "a file" and sorted(p.name for p in tmp_path.iterdir()) == ["out", "taken"]
+    if Path("/sys/kernel").is_dir():  # sysfs: no file can be made there, whatever the bits say (root included)
+        _fail([*QUICK, "--out", "/sys/essl-demo"], "is not writable (cannot create a file in '/sys'")
 
 
 @pytest.mark.parametrize(

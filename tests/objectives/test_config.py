@@ -3,6 +3,7 @@ name, the views, the extra view)."""
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
 import pytest
@@ -483,3 +484,18 @@ def test_a_step_with_its_own_params_may_declare_objectives_that_read_them() -> N
         ESSLConfig.from_mapping({"objectives": {"augself": {}}})
     c = ESSLConfig.from_mapping({"objectives": {"augself": {}}}, has_params=True)
     assert list(c.objectives) == ["augself"]
+
+
+@pytest.mark.parametrize("transform", ["rotation", "random_rotation", "gaussian_blur", "zoom"])
+def test_every_objective_built_by_name_pickles_with_its_weights(transform: str) -> None:
+    """DDP spawn and checkpoints pickle the model: no local function may hide in an objective."""
+    spec = {
+        "extra": {"objective": "essl", "transform": transform, "hidden": [16]},
+        "augself": {"hidden": [16]},
+        "pred": {"objective": "predictor", "dim": 8, "hidden": [16]},
+    }
+    objectives = Objectives(build_objectives(spec, {"in_features": 8}))
+    copy = pickle.loads(pickle.dumps(objectives))
+    assert list(copy.state_dict()) == list(objectives.state_dict())
+    pairs = zip(copy.state_dict().values(), objectives.state_dict().values(), strict=True)
+    assert all(torch.equal(a, b) for a, b in pairs)
