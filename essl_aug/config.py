@@ -71,13 +71,15 @@ __all__ = [
     "register_objective",
 ]
 
-#: The objectives a block names, by name (the name of the E-SSL term itself is ``essl``).
+#: The objectives a block names, by name (the name of the E-SSL term itself is ``essl``); each class's own name
+#: (``ESSL``, ``AugSelf``, ``PredictorEquivariance``) selects it too.
 OBJECTIVES: dict[str, type[Objective]] = {
     "essl": ESSL,
     "augself": AugSelf,
     "predictor": PredictorEquivariance,
     "continuous": ContinuousESSL,  # the former name of ESSL with a continuous transformation
 }
+OBJECTIVES.update({cls.__name__: cls for cls in (ESSL, AugSelf, PredictorEquivariance)})
 
 #: The keys of the block and their defaults (the reference E-SimCLR CIFAR-10 recipe).
 DEFAULTS: dict[str, Any] = {

@@ -78,3 +78,13 @@ def test_missing_modules_are_found() -> None:
     assert missing_modules(code) == ["also_missing_xyz", "not_a_module_xyz"]
     reason = skip_reason(Block(DOCS / "guides" / "x.md", 3, "import lightly_missing_xyz"))
     assert reason == "guides/x.md:3 needs lightly_missing_xyz (lightly_missing_xyz: not installed)"
+
+
+@pytest.mark.parametrize("name", ["quickstart", "plain-pytorch", "lightning"])
+def test_a_framework_example_runs_alone(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reader copies one example, not the page: it must define everything it uses (its own imports and loss)."""
+    (block,) = (b for b in BLOCKS if b.name == name)
+    if reason := skip_reason(block):
+        pytest.skip(reason)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(block.code, f"docs/{block.id}", "exec"), {"__name__": f"docs_{name}"})

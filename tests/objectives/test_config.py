@@ -499,3 +499,10 @@ def test_every_objective_built_by_name_pickles_with_its_weights(transform: str) 
     assert list(copy.state_dict()) == list(objectives.state_dict())
     pairs = zip(copy.state_dict().values(), objectives.state_dict().values(), strict=True)
     assert all(torch.equal(a, b) for a, b in pairs)
+
+
+@pytest.mark.parametrize(("kind", "cls"), [("AugSelf", AugSelf), ("PredictorEquivariance", PredictorEquivariance)])
+def test_an_objective_is_selected_by_its_class_name_too(kind: str, cls: type) -> None:
+    built = build_objectives({"mine": {"objective": kind}}, {"in_features": 8})
+    assert type(built["mine"]) is cls
+    assert type(build_objectives({kind: None}, {"in_features": 8})[kind]) is cls
