@@ -69,12 +69,12 @@ def tree_files(folder: str, patterns: tuple[str, ...]) -> set[str]:
 
 
 # repository path -> path in the wheel. The package: every file under essl_aug/ (modules and py.typed);
-# adapters/*.py installed as essl_aug.adapters; the solo-learn example configs as
-# essl_aug/examples/solo_learn/*.yaml. The benchmarks, their training toolkit (benchmarks/toolkit/) and the
-# family-grid viewer with its sample image (benchmarks/show.py) stay out.
+# adapters/*.py installed as essl_aug.adapters; the solo-learn example configs and CPU smoke overrides as
+# essl_aug/examples/solo_learn/*.yaml and *.txt. The benchmarks, their training toolkit (benchmarks/toolkit/) and
+# the family-grid viewer with its sample image (benchmarks/show.py) stay out.
 source = {p: p for p in tree_files("essl_aug", ("*",)) if not p.endswith((".pyc", ".pyo"))}
 source |= {p: "essl_aug/" + p for p in tree_files("adapters", ("*.py",))}
-source |= {p: "essl_aug/" + p for p in tree_files("examples/solo_learn", ("*.yaml",))}
+source |= {p: "essl_aug/" + p for p in tree_files("examples/solo_learn", ("*.yaml", "*.txt"))}
 for required in ("essl_aug/__init__.py", "adapters/__init__.py"):
     if required not in source:
         errors.append(f"the tree has no {required}: run from the repository root")
