@@ -164,9 +164,7 @@ def _build_views(spec: Mapping[str, Any], size: Any) -> TwoViews:
     size = options.pop("size", size)
     if size is None:
         raise ValueError(f"essl.views needs the crops' size: give it in the block, e.g. {{name: {name}, size: 32}}.")
-    if options.get("normalize") is not None:
-        options["normalize"] = tuple(tuple(v) for v in options["normalize"])
-    return _core("views", recipe, name, size, **options)
+    return _core("views", recipe, name, size, **options)  # the views check `normalize` (pair or lightly's dict)
 
 
 def _accepted(cls: type) -> tuple[set[str], bool]:

@@ -506,3 +506,12 @@ def test_an_objective_is_selected_by_its_class_name_too(kind: str, cls: type) ->
     built = build_objectives({"mine": {"objective": kind}}, {"in_features": 8})
     assert type(built["mine"]) is cls
     assert type(build_objectives({kind: None}, {"in_features": 8})[kind]) is cls
+
+
+def test_views_normalize_in_a_block_is_checked_by_the_views() -> None:
+    flat = {"views": {"name": "simclr", "normalize": [0.5, 0.5, 0.5, 0.2, 0.2, 0.2]}}
+    with pytest.raises(ValueError, match=r"essl.views: `normalize` must be a pair \(mean, std\)"):
+        ESSLConfig.from_mapping(flat).build_views(16)
+    for given in ([[0.5] * 3, [0.2] * 3], {"mean": [0.5] * 3, "std": [0.2] * 3}):  # a pair, or lightly's dict
+        block = ESSLConfig.from_mapping({"views": {"name": "simclr", "normalize": given}})
+        assert block.build_views(16).pipelines[0].normalize == ((0.5,) * 3, (0.2,) * 3)
