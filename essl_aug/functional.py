@@ -431,10 +431,18 @@ def resample_weights(start: Tensor, length: Tensor, in_size: int, out_size: int,
     return torch.where((local >= 0) & (local < length), w, 0.0)
 
 
+def _inside(start: Tensor, length: Tensor, size: int) -> Tensor:
+    """(B, size) bool: the pixels ``[start, start + length)`` of one axis."""
+    index = torch.arange(size, dtype=start.dtype, device=start.device)
+    return (index >= start.view(-1, 1)) & (index < (start + length).view(-1, 1))
+
+
 def resized_crop(x: Tensor, box: Tensor, size: tuple[int, int], antialias: bool = True) -> Tensor:
     """Crop ``box[i] = [top, left, height, width]`` (input pixels) of image ``i`` and resize it to ``size``
     (:class:`~essl_aug.RandomResizedCrop`): ``torchvision``'s bilinear ``resized_crop``, as two batched matrix products
     with ``resample_weights``, computed in float32 (float64 in float64; uint8 rounded half to even and clamped).
+    A non-finite pixel outside the box is not seen, as with torchvision; one inside spreads along its row (and its
+    column) of the output, where torchvision spreads it to the pixels whose filter covers it.
 
     Example:
         >>> from torchvision.transforms.v2.functional import resized_crop as tv_resized_crop
@@ -448,7 +456,12 @@ def resized_crop(x: Tensor, box: Tensor, size: tuple[int, int], antialias: bool 
     box = box.to(compute)
     wy = resample_weights(box[:, 0], box[:, 2], height, size[0], antialias)
     wx = resample_weights(box[:, 1], box[:, 3], width, size[1], antialias)
-    y = torch.matmul(wy.unsqueeze(1), torch.matmul(x.to(compute), wx.transpose(1, 2).unsqueeze(1)))
+    source = x.to(compute)
+    if x.is_floating_point():  # pixels outside the box weigh 0, but 0 x NaN is NaN: zero them (integers are finite)
+        inside_rows = _inside(box[:, 0], box[:, 2], height).view(-1, 1, height, 1)
+        inside_cols = _inside(box[:, 1], box[:, 3], width).view(-1, 1, 1, width)
+        source = torch.where(inside_rows & inside_cols, source, 0.0)
+    y = torch.matmul(wy.unsqueeze(1), torch.matmul(source, wx.transpose(1, 2).unsqueeze(1)))
     y = y.round().clamp(0, 255) if x.dtype == torch.uint8 else y
     return stored_like(y.to(x.dtype), x)
 

@@ -668,3 +668,19 @@ def test_rotate_with_an_integer_angle_is_a_whole_number_of_degrees_only_as_a_flo
     x = images((1, 3, 8, 8), seed=19)
     torch.testing.assert_close(EF.rotate(x, torch.tensor([90.0])), torch.rot90(x, 1, (-2, -1)), rtol=0, atol=1e-5)
     assert not torch.allclose(EF.rotate(x, torch.tensor([1.0])), torch.rot90(x, 1, (-2, -1)), atol=1e-3)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("requires_grad", [False, True])
+def test_a_non_finite_pixel_outside_the_crop_box_is_not_seen(dtype: torch.dtype, requires_grad: bool) -> None:
+    """The batched crop weighs the pixels outside the box 0; 0 x NaN would be NaN: it must stay torchvision's result."""
+    x = torch.rand(2, 3, 16, 16, dtype=dtype)
+    x[:, :, 0, 0], x[:, 1, 15, 15], x[:, 2, 1, 14] = float("nan"), float("inf"), float("-inf")
+    x.requires_grad_(requires_grad)
+    box = torch.tensor([[2.0, 3.0, 8.0, 9.0], [4.0, 4.0, 10.0, 6.0]], dtype=dtype)
+    y = EF.resized_crop(x, box, (8, 8))
+    assert torch.isfinite(y).all()
+    for b in range(2):
+        top, left, h, w = (int(v) for v in box[b])
+        expected = TF.resized_crop(x[b].detach(), top, left, h, w, [8, 8], antialias=True)
+        torch.testing.assert_close(y[b].detach(), expected, atol=1e-6, rtol=0)
