@@ -182,12 +182,18 @@ def number_or_pair(value: object, name: str, example: str) -> float | tuple[floa
     )
 
 
+def check_fraction(value: object, name: str, meaning: str) -> float:
+    """``value`` as a float in [0, 1]; ``ValueError`` "`name` meaning, got value." otherwise (a bool or a string is
+    refused; numpy scalars are numbers)."""
+    number = _real(value)
+    if number is None or not 0.0 <= number <= 1.0:
+        raise ValueError(f"`{name}` {meaning}, got {value!r}.")
+    return number
+
+
 def check_probability(p: object, name: str = "p") -> float:
     """``p`` as a float in [0, 1]; ``ValueError`` naming ``name`` otherwise (a bool or a string is refused)."""
-    value = _real(p)
-    if value is None or not 0.0 <= value <= 1.0:
-        raise ValueError(f"`{name}` is a probability and must be a number in [0, 1], got {p!r}.")
-    return value
+    return check_fraction(p, name, "is a probability and must be a number in [0, 1]")
 
 
 def check_flag(value: object, name: str) -> bool:

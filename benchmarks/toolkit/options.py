@@ -100,15 +100,7 @@ def non_negative_float(text: str) -> float:
         >>> non_negative_float("0.4")
         0.4
     """
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
+    return _finite_float(text, ">=")
 
 
 def positive_float(text: str) -> float:
@@ -118,12 +110,19 @@ def positive_float(text: str) -> float:
         >>> positive_float("0.2")
         0.2
     """
+    return _finite_float(text, ">")
+
+
+def _finite_float(text: str, bound: str) -> float:
+    """``text`` as a finite float ``>= 0`` or ``> 0`` (``bound``), or an ``ArgumentTypeError`` saying which."""
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+        raise argparse.ArgumentTypeError(f"must be a number {bound} 0, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number {bound} 0, got {text}")
+    if not (value > 0 if bound == ">" else value >= 0):
+        raise argparse.ArgumentTypeError(f"must be {bound} 0, got {text}")
     return value
 
 

@@ -19,7 +19,7 @@ from torch import Tensor
 
 from essl_aug import _random
 from essl_aug import functional as EF
-from essl_aug._validation import number_or_pair
+from essl_aug._validation import check_fraction, number_or_pair
 from essl_aug.transforms.base import Params, TargetSpec, Transformation
 
 __all__ = ["RandomRotation", "RotationParams"]
@@ -66,12 +66,12 @@ class RandomRotation(Transformation[RotationParams]):
         if isinstance(value, float) and value < 0:
             raise ValueError(f"`degrees` as one number is the range (-degrees, degrees) and must be >= 0, got {value}.")
         self.degrees = (-value, value) if isinstance(value, float) else value
-        if isinstance(fill, bool) or not isinstance(fill, (int, float)) or not 0.0 <= fill <= 1.0:
-            raise ValueError(
-                f"`fill` is a fraction of the dtype's range, one number in [0, 1] for every channel (0 black, 1 "
-                f"white; a value per channel is not supported), got {fill!r}."
-            )
-        self.fill = float(fill)
+        self.fill = check_fraction(
+            fill,
+            "fill",
+            "is a fraction of the dtype's range, one number in [0, 1] for every channel (0 black, 1 white; a value "
+            "per channel is not supported)",
+        )
 
     @property
     def target_spec(self) -> TargetSpec:

@@ -17,6 +17,7 @@ from torch import Tensor
 
 from essl_aug import _random
 from essl_aug import functional as EF
+from essl_aug._validation import check_fraction
 from essl_aug.transforms.base import Params, TargetSpec, Transformation
 
 
@@ -40,12 +41,9 @@ class RandomSolarize(Transformation[Params]):
 
     def __init__(self, threshold: float = 0.5, p: float = 0.2) -> None:
         super().__init__(p)
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
-            raise ValueError(
-                f"`threshold` is a fraction of the pixel range and must lie in [0, 1] (0.5 is 128 for uint8), "
-                f"got {threshold!r}."
-            )
-        self.threshold = float(threshold)
+        self.threshold = check_fraction(
+            threshold, "threshold", "is a fraction of the pixel range and must lie in [0, 1] (0.5 is 128 for uint8)"
+        )
 
     @property
     def target_spec(self) -> TargetSpec:

@@ -11,7 +11,7 @@ import torch
 from essl_aug.adapters.lightly import GPUViews
 
 from essl_aug.objectives import AugSelf, Objectives, PredictorEquivariance, StepInputs
-from essl_aug.transforms import RandomHorizontalFlip, RandomResizedCrop, RandomRotation
+from essl_aug.transforms import RandomHorizontalFlip, RandomResizedCrop, RandomRotation, RandomSolarize
 from essl_aug.views import IMAGENET_NORMALIZE, ViewPipeline, simclr
 
 P1, P2 = simclr(16).sample((4, 3, 24, 24), generator=torch.Generator().manual_seed(0))
@@ -75,4 +75,5 @@ def test_features_of_another_dtype_outside_autocast(dtype: torch.dtype) -> None:
 
 def test_numpy_scalars_are_numbers() -> None:
     assert RandomHorizontalFlip(p=np.float32(0.5)).p == 0.5
-    assert RandomRotation(np.float32(30.0)).degrees == (-30.0, 30.0)
+    assert RandomRotation(np.float32(30.0), fill=np.float32(0.25)).fill == 0.25
+    assert RandomSolarize(np.float32(0.5)).threshold == 0.5
