@@ -75,5 +75,6 @@ def test_features_of_another_dtype_outside_autocast(dtype: torch.dtype) -> None:
 
 def test_numpy_scalars_are_numbers() -> None:
     assert RandomHorizontalFlip(p=np.float32(0.5)).p == 0.5
-    assert RandomRotation(np.float32(30.0), fill=np.float32(0.25)).fill == 0.25
+    rotation = RandomRotation(np.float32(30.0), fill=np.float32(0.25))
+    assert rotation.degrees == (-30.0, 30.0) and rotation.fill == 0.25
     assert RandomSolarize(np.float32(0.5)).threshold == 0.5
