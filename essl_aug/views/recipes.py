@@ -1,51 +1,14 @@
 """The two-view recipes users already run, by name: SimCLR's and BYOL's, with their reference values.
 
 ``simclr(size)`` is lightly's ``SimCLRTransform`` with its defaults (lightly 1.6.0,
-``lightly/transforms/simclr_transform.py``, ``SimCLRViewTransform``), the same for both views; solo-learn's
-``scripts/pretrain/imagenet-100/augmentations/symmetric.yaml`` has the same values:
-
-==============================  ===============================================================================
-random resized crop             ``size``, scale (0.08, 1.0), ratio (3/4, 4/3) (torchvision's default)
-horizontal flip                 p = 0.5
-colour jitter                   p = 0.8; brightness, contrast, saturation 0.8, hue 0.2 (``cj_strength`` 1.0 x
-                                (0.8, 0.8, 0.8, 0.2)): factors uniform in [0.2, 1.8], hue in [-0.2, 0.2],
-                                the four in a random order
-grayscale                       p = 0.2
-Gaussian blur                   p = 0.5, sigma uniform in (0.1, 2.0)
-solarization                    none
-normalisation                   ImageNet mean (0.485, 0.456, 0.406), std (0.229, 0.224, 0.225)
-==============================  ===============================================================================
-
-``byol(size)`` is solo-learn's asymmetric BYOL recipe (``scripts/pretrain/imagenet-100/augmentations/
-asymmetric.yaml``, built by ``build_transform_pipeline`` in ``solo/data/pretrain_dataloader.py``); lightly's
-``BYOLView1Transform`` / ``BYOLView2Transform`` defaults are the same numbers:
-
-==============================  ==========================================  ===================================
-                                view 1                                      view 2
-random resized crop             ``size``, scale (0.08, 1.0)                 the same
-horizontal flip                 p = 0.5                                     p = 0.5
-colour jitter                   p = 0.8; 0.4, 0.4, 0.2, 0.1                 the same
-grayscale                       p = 0.2                                     p = 0.2
-Gaussian blur                   p = 1.0, sigma uniform in (0.1, 2.0)        p = 0.1
-solarization                    p = 0.0 (kept, so both views have the       p = 0.2
-                                same parameters)
-normalisation                   ImageNet mean and std                       the same
-==============================  ==========================================  ===================================
-
-``extra_view(main_size)`` is the reference E-SSL extra view (``rdangovs/essl``: ``cifar10/main.py`` and
-``imagenet/simclr/main.py``): at CIFAR size (main views of at most 64 px) a random resized crop of half the main size
-(16 px for 32 px), scale (0.2, 1.0), with the main views' flip (p 0.5), colour jitter (0.4, 0.4, 0.4, 0.1; p 0.8)
-and grayscale (p 0.2); at ImageNet size a 96 px crop of scale (0.05, 0.14), flip, jitter (0.4, 0.4, 0.2, 0.1; p 0.8),
-grayscale (p 0.2) and blur (p 0.1).
-
-What differs from the references, and why it does not change the distributions: the references run on PIL images
-and apply the flip after the colour ops (solo-learn) or right after the crop (lightly; here too): the flip commutes
-with the per-pixel colour ops, the grayscale and the symmetric blur kernel, so the order does not change what is
-drawn nor the view. solo-learn resizes the crop with bicubic interpolation and lightly with bilinear; here the
-crop is bilinear with antialiasing (torchvision's default). The blur is a Gaussian kernel (the size rule of
-:class:`~essl_aug.RandomGaussianBlur`) where the references use PIL's ``GaussianBlur(radius=sigma)``, an iterated
-box filter approximating it; sigma is drawn from the same range. The distribution tests check every parameter
-against the reference transforms' own draws.
+``lightly/transforms/simclr_transform.py``), the same for both views (solo-learn's ``imagenet-100/augmentations/
+symmetric.yaml`` has the same values); ``byol(size)`` is solo-learn's asymmetric BYOL recipe
+(``imagenet-100/augmentations/asymmetric.yaml``, built by ``solo/data/pretrain_dataloader.py``; lightly's
+``BYOLView1Transform`` / ``BYOLView2Transform`` defaults are the same numbers); ``extra_view(main_size)`` is the
+reference E-SSL extra view (``rdangovs/essl``: ``cifar10/main.py``, ``imagenet/simclr/main.py``). Their values, side
+by side, and what differs from the PIL-based references (the flip's place, the resize filter, PIL's box-filter blur;
+none changes the distributions, which the distribution tests check against the references' own draws) are in the
+views guide (``docs/guides/views.md``, "The recipes' values").
 """
 
 from __future__ import annotations
