@@ -18,6 +18,7 @@ from PIL import Image
 
 from benchmarks.demo import main
 from benchmarks.toolkit.options import parse_seeds
+from tests.experiments.cli_errors import fail
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -100,14 +101,7 @@ QUICK = ["--epochs", "1", "--seeds", "1", "--limit", "64", "--batch-size", "32",
 
 def _fail(argv: list[str], match: str) -> str:
     """Run the demo with ``argv``, expect a one-line error exit (no traceback) matching ``match``; return it."""
-    with pytest.raises(SystemExit) as done:
-        main(argv)
-    code = done.value.code
-    message = code if isinstance(code, str) else ""
-    if code == 2:  # an argparse usage error: its message went to stderr
-        return ""
-    assert isinstance(code, str) and match in code and "\n" not in code, code
-    return message
+    return fail(main, argv, match)
 
 
 def test_demo_checks_out_before_training(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -21,6 +21,7 @@ from benchmarks import show
 from benchmarks.show import family_grid, load_image, main
 from benchmarks.toolkit import options, report
 from benchmarks.toolkit.options import parse_family, positive_int
+from tests.experiments.cli_errors import fail
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -94,14 +95,7 @@ def test_python_dash_m_runs_the_viewer(tmp_path: Path) -> None:
 
 def _fail(argv: list[str], match: str) -> str:
     """Run the viewer with ``argv``, expect a one-line error exit (no traceback) matching ``match``; return it."""
-    with pytest.raises(SystemExit) as done:
-        main(argv)
-    code = done.value.code
-    message = code if isinstance(code, str) else ""
-    if code == 2:  # an argparse usage error: its message went to stderr
-        return ""
-    assert isinstance(code, str) and match in code and "\n" not in code, code
-    return message
+    return fail(main, argv, match)
 
 
 def test_show_refuses_files_that_are_not_images(tmp_path: Path) -> None:
