@@ -1,8 +1,9 @@
 # Two entry points, each self-contained on a fresh machine:
 #   make demo   - create the venv, install, run the main job (E-SSL vs SimCLR on bundled data)
 #   make test   - create the venv, install, run the whole test suite (what CI runs)
-# The other checks of .ci/run: make lint (ruff rules + format), make typecheck (mypy), make dist-check (the sdist and
-# the wheel: metadata, content, a clean install that imports every module).
+# The other checks of .ci/run: make lint (ruff rules + format), make typecheck (mypy), make solo-recipe (the solo-learn
+# guide's install recipe and CPU smoke test), make dist-check (the sdist and the wheel: metadata, content, a clean
+# install that imports every module).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(abspath $(VENV))/bin/python
@@ -15,7 +16,7 @@ SOLO_LEARN_SRC ?= ../shared/clients/solo-learn
 SOLO_SRC := $(abspath $(SOLO_LEARN_SRC))
 SOLO_METHOD_TESTS := simclr byol barlow_twins vicreg
 
-.PHONY: setup system-deps demo test test-core test-solo lint typecheck check dist-check clean
+.PHONY: setup system-deps demo test test-core test-solo solo-recipe lint typecheck check dist-check clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +57,10 @@ typecheck: setup
 	$(VENV)/bin/mypy
 
 check: lint typecheck
+
+# The solo-learn guide's install recipe on a fresh venv (its own torch: a few minutes), then its CPU smoke test.
+solo-recipe:
+	SOLO_LEARN_SRC=$(SOLO_SRC) scripts/check_solo_recipe.sh
 
 # Build the sdist and the wheel, twine check them, check their content, install the wheel into a fresh venv (its
 # own torch: a few minutes) and import every module from it.

@@ -11,7 +11,9 @@ This module only wires the library into those idioms:
   ``training_step`` returns ``(loss, {"train_essl_loss", "train_essl_acc"})``;
 - :class:`ObjectivesLoss` is :class:`~essl_aug.objectives.Objectives` built from a config (:mod:`essl_aug.config`)
   with the same ``training_step``; :class:`GPUViews` makes the two SSL views on the device with their parameters
-  (the loader's ``collate_fn`` then is :func:`essl_aug.adapters.loader.collate_images`).
+  (the loader's ``collate_fn`` then is :func:`essl_aug.adapters.loader.collate_images`);
+- :class:`EquivariantStep` is that device-views path in two calls of lightly's loop, ``views(images)`` and
+  ``loss(z0, z1)``, configured by an ``essl:`` block.
 
 - [0]: Equivariant Contrastive Learning (E-SSL), 2022, https://arxiv.org/abs/2111.00899
 """
@@ -25,7 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from essl_aug._validation import check_generator
-from essl_aug.config import build_objectives, log_keys
+from essl_aug.config import ESSLConfig, build_objectives, check_provided, log_keys
 from essl_aug.head import EquivarianceHead, Norm
 from essl_aug.loss import EquivarianceLoss, EquivarianceOutput
 from essl_aug.objectives import Objectives, StepInputs
@@ -49,6 +51,7 @@ from .loader import collate_images  # after lightly's imports: without lightly, 
 __all__ = [
     "ESSLLoss",
     "EquivariancePredictionHead",
+    "EquivariantStep",
     "GPUViews",
     "ObjectivesLoss",
     "collate_images",
@@ -291,3 +294,108 @@ class ObjectivesLoss(Objectives):
     def _step(self, inputs: StepInputs, prefix: str) -> tuple[Tensor, dict[str, Tensor]]:
         out = self(inputs)
         return out.loss, log_keys(out.logs, prefix)
+
+
+class EquivariantStep(nn.Module):
+    """The device-views path of a lightly loop in two calls: ``x0, x1 = step.views(images)`` makes the SSL views on
+    the images' device with their parameters (:class:`GPUViews`), and ``step.loss(z0, z1)`` returns the weighted
+    E-SSL term on the reference extra view of the same images plus the config's objectives.
+
+    The backbone features of the two views are read by a forward hook on ``backbone`` while it runs on them (the
+    model's own ``model(x0)``, ``model(x1)``, or one call on both), so lightly's forward stays as it is.
+
+    Args:
+        backbone: the model's backbone (a reference, not a submodule: the model's state dict holds it once).
+        input_dim: the width of its (flattened) features.
+        size: the views' size (32 on CIFAR-10).
+        config: an ``essl:`` block (:mod:`essl_aug.config`); ``views`` defaults to ``simclr`` (lightly's
+            ``SimCLRTransform`` defaults), the E-SSL term to the reference (``lambda`` 0.4, four rotations).
+        embedding_dim: the projector's width, for objectives that read the embeddings.
+        generator: draws the views, the extra view and the labels (on the images' device); default torch's.
+
+    Make it a submodule of the model (``self.essl = EquivariantStep(self.backbone, ...)``): its heads are optimised.
+
+    Example:
+        >>> backbone = nn.Sequential(nn.Conv2d(3, 8, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        >>> step = EquivariantStep(backbone, input_dim=8, size=16, config={"hidden_dim": 16})
+        >>> x0, x1 = step.views(torch.randint(0, 256, (4, 3, 24, 24), dtype=torch.uint8))
+        >>> projector = nn.Linear(8, 4)
+        >>> z0, z1 = projector(backbone(x0)), projector(backbone(x1))
+        >>> loss, log = step.training_step((z0, z1), 0)
+        >>> sorted(log), tuple(step.params[0]["resized_crop"].box.shape)
+        (['train_essl_acc', 'train_essl_ce', 'train_essl_loss'], (4, 4))
+    """
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        input_dim: int,
+        size: int,
+        config: Mapping[str, Any] | None = None,
+        embedding_dim: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        if not isinstance(backbone, nn.Module):
+            raise TypeError(f"`backbone` must be the model's backbone (an nn.Module), got {type(backbone).__name__}.")
+        block = ESSLConfig.from_mapping(config, {"views": "simclr"})
+        self.gpu_views = GPUViews(block.build_views(size) or build_recipe("simclr", size), generator=generator)
+        recipe = self.gpu_views.recipe
+        self.extra_view = block.extra_view(size, True, recipe.pipelines[0].normalize)
+        context = {"augmentations": recipe, **({"embedding_dim": embedding_dim} if embedding_dim else {})}
+        built = block.build_objectives(input_dim, **context)
+        if built is None:
+            raise ValueError("the essl block has no term to add (lambda 0 and no objectives): drop the step instead.")
+        check_provided(built, frozenset({"backbone", "extra", "features", "params", "embeddings"}))
+        self.objectives = built
+        self.generator = generator
+        self.params: tuple[Mapping[str, Any], Mapping[str, Any]] | None = None
+        self._images: Tensor | None = None
+        self._seen: list[Tensor] | None = None
+        vars(self)["_backbone"] = backbone  # not a submodule
+        backbone.register_forward_hook(self._record)
+
+    def _record(self, module: nn.Module, args: Any, output: Tensor) -> None:
+        if self._seen is not None:
+            self._seen.append(output)
+
+    def _features(self, x: Tensor) -> Tensor:
+        return vars(self)["_backbone"](x).flatten(start_dim=1)
+
+    def views(self, images: Tensor) -> list[Tensor]:
+        """The two SSL views of ``images`` (an un-augmented (B, C, H, W) batch, uint8 or float in [0, 1]); their
+        parameters are in ``params`` until the next call."""
+        views, params = self.gpu_views(images)
+        self.params, self._images, self._seen = (params[0], params[1]), images, []
+        return views
+
+    def loss(self, *embeddings: Tensor) -> Tensor:
+        """The weighted terms to add to lightly's loss; ``embeddings``: the projector outputs ``z0, z1``."""
+        return self.training_step(embeddings, 0)[0]
+
+    def training_step(self, embeddings: Sequence[Tensor], batch_idx: int) -> tuple[Tensor, dict[str, Tensor]]:
+        """``(loss, log_dict)``, the logs as ``train_<name>_<key>``."""
+        if self._images is None or self._seen is None or self.params is None:
+            raise RuntimeError("call `views(images)` first, then the model on both views, then `loss(z0, z1)`.")
+        seen, images, b = self._seen, self._images, self._images.shape[0]
+        self._seen, self._images = None, None
+        features = torch.cat([f.flatten(start_dim=1) for f in seen]) if seen else None
+        if features is None or features.shape[0] != 2 * b:
+            rows = 0 if features is None else features.shape[0]
+            raise RuntimeError(
+                f"the backbone saw {rows} images between `views()` and `loss()`, not the {2 * b} of the two views: "
+                "run the model on x0 and x1 (each once, or once on both) in between."
+            )
+        with torch.autocast(images.device.type, enabled=False), torch.no_grad():
+            extra, _ = self.extra_view(images, self.generator)
+        pair = tuple(embeddings) if len(embeddings) == 2 else None
+        inputs = StepInputs(
+            backbone=self._features,
+            extra=extra,
+            features=(features[:b], features[b:]),
+            embeddings=pair,  # type: ignore[arg-type]
+            params=self.params,
+            generator=self.generator,
+        )
+        out = self.objectives(inputs)
+        return out.loss, log_keys(out.logs, "train")

@@ -16,14 +16,15 @@ EXACT_DTYPES = (*FLOAT_DTYPES, torch.uint8)
 LABEL_DTYPES = (torch.int64, torch.int32)
 
 
-def check_images(x: Tensor, name: str = "x") -> None:
-    """Raise unless ``x`` is a tensor shaped (B, C, H, W)."""
+def check_images(x: Tensor, name: str = "x", *, one_image: bool = False) -> None:
+    """Raise unless ``x`` is a tensor shaped (B, C, H, W); ``one_image``: the caller also takes one (C, H, W)."""
+    shapes = "(B, C, H, W) or (C, H, W)" if one_image else "(B, C, H, W)"
     if not isinstance(x, Tensor):
-        raise TypeError(f"`{name}` must be a torch.Tensor shaped (B, C, H, W) or (C, H, W), got {type(x).__name__}.")
+        raise TypeError(f"`{name}` must be a torch.Tensor shaped {shapes}, got {type(x).__name__}.")
     if x.ndim != 4:
+        fix = "" if one_image or x.ndim != 3 else f" (one image: `{name}.unsqueeze(0)`)"
         raise ValueError(
-            f"`{name}` must have 4 dimensions (B, C, H, W) or 3 (C, H, W), got shape {tuple(x.shape)}; "
-            "add or remove a batch dimension (e.g. `x.unsqueeze(0)`)."
+            f"`{name}` must be shaped {shapes}, got shape {tuple(x.shape)}; add or remove a batch dimension{fix}."
         )
     h, w = x.shape[-2:]
     if h == 0 or w == 0:

@@ -122,7 +122,7 @@ class EquivariantTransform(nn.Module):
         unbatched = isinstance(x, Tensor) and x.ndim == 3
         if unbatched:
             x = x.unsqueeze(0)
-        check_images(x)
+        check_images(x, one_image=True)
         b = x.shape[0]
         self.family.check(x)
         if self.mode == "random":

@@ -168,6 +168,14 @@ def batch_shape(shape: Sequence[int], name: str = "shape") -> tuple[int, int, in
     return dims[0], dims[1], dims[2], dims[3]
 
 
+def as_batch(x: Tensor) -> tuple[Tensor, bool]:
+    """``(batch, one_image)``: one (C, H, W) image as a batch of one, a batch as it is; other shapes refused."""
+    if isinstance(x, Tensor) and x.ndim == 3:
+        return x.unsqueeze(0), True
+    check_images(x, one_image=True)
+    return x, False
+
+
 def keep_rows(applied: Tensor, new: Tensor, old: Tensor) -> Tensor:
     """``new`` where ``applied`` (B,) is True, ``old`` (bit-identical) elsewhere; a new tensor."""
     return torch.where(applied.view(-1, *([1] * (new.ndim - 1))), new, old)
@@ -177,9 +185,9 @@ class Transformation(ABC, Generic[P]):
     """Base class of every transformation (the module docstring states the protocol).
 
     Subclasses set ``name`` (the key of their parameters in a pipeline) and ``params_type``, implement
-    :meth:`_sample`, :meth:`_apply` (the op on every image; the base keeps the rows not applied), :meth:`target` and
-    :attr:`target_spec`, and extend :meth:`check` with their own requirements on the images. ``p`` is the probability
-    that an image is transformed.
+    :meth:`_sample`, :meth:`_apply` (the op on every image; the base keeps the rows not applied), :meth:`_target`
+    (:meth:`target` for checked parameters) and :attr:`target_spec`, and extend :meth:`check` with their own
+    requirements on the images. ``p`` is the probability that an image is transformed.
     """
 
     name: str = ""
@@ -205,11 +213,16 @@ class Transformation(ABC, Generic[P]):
     @property
     @abstractmethod
     def target_spec(self) -> TargetSpec:
-        """What :meth:`target` returns for a head (kind and size)."""
+        """What :meth:`~essl_aug.transforms.base.Transformation.target` returns for a head (kind and size)."""
 
     @abstractmethod
+    def _target(self, params: P) -> Tensor:
+        """The per-image target of the checked batch ``params``."""
+
     def target(self, params: P) -> Tensor:
         """The per-image target of one view: (B, size) float32, or (B,) int64 class indices."""
+        self._check_batched(params, "params")
+        return self._target(params)
 
     def relative(self, a: P, b: P) -> Tensor:
         """The per-image target comparing two views of the same images (AugSelf's difference): by default
@@ -291,9 +304,7 @@ class Transformation(ABC, Generic[P]):
 
         Returns a new tensor of ``x``'s dtype, device and memory format; ``x`` is never modified.
         """
-        unbatched = isinstance(x, Tensor) and x.ndim == 3
-        if unbatched:
-            x = x.unsqueeze(0)
+        x, unbatched = as_batch(x)
         self.check(x)
         self.check_params(params, x)
         y = self._apply(x, params)
@@ -303,15 +314,24 @@ class Transformation(ABC, Generic[P]):
 
     def __call__(self, x: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, P]:
         """Draw the parameters for ``x`` on its device and apply them: ``(x', params)``."""
-        batch = x.unsqueeze(0) if isinstance(x, Tensor) and x.ndim == 3 else x
+        batch, _ = as_batch(x)
         self.check(batch)
         params = self.sample(batch.shape, batch.device, generator)
         return self.apply(x, params), params
 
+    def _check_batched(self, params: Params, name: str) -> None:
+        if not isinstance(params, self.params_type):
+            raise TypeError(f"`{name}` must be a {self.params_type.__name__}, got {type(params).__name__}.")
+        if params.applied.ndim != 1:
+            raise ValueError(
+                f"`{name}` must hold a batch's parameters (`applied` shaped (B,)), got `applied` shaped "
+                f"{tuple(params.applied.shape)}; one image's parameters (an item of ViewsDataset) are batched by "
+                "`collate_views` (or `stack_params`) first."
+            )
+
     def _check_pair(self, a: Params, b: Params) -> None:
         for name, p in (("a", a), ("b", b)):
-            if not isinstance(p, self.params_type):
-                raise TypeError(f"`{name}` must be a {self.params_type.__name__}, got {type(p).__name__}.")
+            self._check_batched(p, name)
         if a.batch != b.batch:
             raise ValueError(f"`a` and `b` must be two views of one batch, got B={a.batch} and B={b.batch}.")
 
@@ -382,12 +402,11 @@ class Family(Transformation[LabelParams]):
         """Every element applied to every image, in block layout: rows ``k*B .. (k+1)*B - 1`` hold element ``k``
         (labels ``torch.arange(K).repeat_interleave(B)``, the reference E-SSL layout); (K*B, C, H, W), or (K, C, H,
         W) for one (C, H, W) image."""
-        if isinstance(x, Tensor) and x.ndim == 3:
-            x = x.unsqueeze(0)
+        x, _ = as_batch(x)
         self.check(x)
         return self._op(x, None)
 
-    def target(self, params: LabelParams) -> Tensor:
+    def _target(self, params: LabelParams) -> Tensor:
         """(B,) int64: the labels."""
         return params.labels.long()
 

@@ -159,7 +159,7 @@ class ColorJitter(Transformation[ColorJitterParams]):
     def _apply(self, x: Tensor, params: ColorJitterParams) -> Tensor:
         return EF.color_jitter(x, params.factors, params.order)
 
-    def target(self, params: ColorJitterParams) -> Tensor:
+    def _target(self, params: ColorJitterParams) -> Tensor:
         """(B, 4) float32: AugSelf's normalised factors (module docstring), 0 where not applied."""
         factors = params.factors.float()
         columns = [

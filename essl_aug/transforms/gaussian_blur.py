@@ -113,7 +113,7 @@ class RandomGaussianBlur(Transformation[BlurParams]):
     def _apply(self, x: Tensor, params: BlurParams) -> Tensor:
         return EF.gaussian_blur(x, params.sigma, self.kernel_size_for(*x.shape[-2:]))
 
-    def target(self, params: BlurParams) -> Tensor:
+    def _target(self, params: BlurParams) -> Tensor:
         """(B, 1) float32: the sigma where applied, 0 where not."""
         sigma = params.sigma.float()
         return torch.where(params.applied, sigma, torch.zeros_like(sigma)).view(-1, 1)

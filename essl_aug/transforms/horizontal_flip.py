@@ -1,10 +1,9 @@
 """Random horizontal flip: the mirror family of E-SSL and the augmentation of the SSL views, one class.
 
 Label convention (:class:`~essl_aug.transforms.base.LabelParams`): 0 is the identity, 1 is ``x.flip(-1)`` (columns
-reversed), exact for every dtype. ``applied`` is True where the image is mirrored. Targets:
-:meth:`~essl_aug.transforms.base.Family.target` (B,) the label; :meth:`~essl_aug.transforms.base.Family.relative` (B,) 1
-where exactly one of the two views is mirrored (the flip that takes one view to the other; AugSelf's ``f1 == f2`` is ``1
-- relative``).
+reversed), exact for every dtype. ``applied`` is True where the image is mirrored. Targets: ``target`` (B,) the
+label; :meth:`~essl_aug.transforms.base.Family.relative` (B,) 1 where exactly one of the two views is mirrored (the
+flip that takes one view to the other; AugSelf's ``f1 == f2`` is ``1 - relative``).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Every cyclic shift of a periodic cell describes the same crystal, so its physica
 states) are unchanged: this is the reference photonics ``translate_cont_tensor`` (a shift in ``0..H-1`` x
 ``0..W-1`` per image). Parameters (:class:`ShiftParams`): ``shifts`` (B, 2) int64, rows down and columns right
 (``torch.roll`` of ``(shifts[i, 0], shifts[i, 1])``), 0 where not applied; ``input_size`` (B, 2) ``[H, W]``.
-:meth:`RandomPeriodicShift.target` is the shift as a fraction of the cell, (B, 2) in [0, 1).
+``target`` is the shift as a fraction of the cell, (B, 2) in [0, 1).
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ class RandomPeriodicShift(Transformation[ShiftParams]):
     def target_spec(self) -> TargetSpec:
         return TargetSpec("regression", 2, ("rows", "cols"), ranges=((0.0, 1.0), (0.0, 1.0)))
 
-    def target(self, params: ShiftParams) -> Tensor:
+    def _target(self, params: ShiftParams) -> Tensor:
         """(B, 2) float32: the shift as a fraction of the cell's height and width."""
         return params.shifts.to(torch.float32) / params.input_size.to(torch.float32)
 

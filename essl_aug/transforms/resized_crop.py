@@ -12,7 +12,7 @@ Parameters (:class:`CropParams`), per image, in input pixels:
 
 Targets follow AugSelf (Lee et al., NeurIPS 2021; ``hankook/AugSelf``, ``transforms.py``: ``RandomResizedCrop``
 records ``[i/H, j/W, h/H, w/W]`` and ``extract_diff`` turns two of them into ``[centre_1 - centre_2, size_1 -
-size_2]``): :meth:`RandomResizedCrop.target` is ``[centre_y, centre_x, height, width]`` as fractions of the input's
+size_2]``): ``target`` is ``[centre_y, centre_x, height, width]`` as fractions of the input's
 sides, (B, 4) in [0, 1]; :meth:`RandomResizedCrop.relative` is ``target(a) - target(b)``, with the horizontal centres
 mirrored where the first view is flipped (``flipped``), as ``extract_diff`` does.
 
@@ -189,7 +189,7 @@ class RandomResizedCrop(Transformation[CropParams]):
         box = torch.where(params.applied[:, None], box, full)
         return EF.resized_crop(x, box, self.size or (height, width), self.antialias)
 
-    def target(self, params: CropParams) -> Tensor:
+    def _target(self, params: CropParams) -> Tensor:
         """(B, 4) float32 ``[centre_y, centre_x, height, width]`` of the box, as fractions of the input's sides."""
         size = params.input_size.repeat(1, 2)
         corner, sides = params.box[:, :2], params.box[:, 2:]

@@ -6,8 +6,8 @@ torchvision's ``rotate``), uniform in ``degrees``, 0 where ``applied`` is False.
 filled with ``fill``).
 
 Targets (AugSelf has only the four quarter turns, ``(r1 - r2) % 4``; this is its continuous counterpart):
-:meth:`RandomRotation.target` is ``[cos, sin]`` of the angle, (B, 2) float32 ((1, 0) where not applied), a circular
-target; :meth:`RandomRotation.relative` is ``[cos, sin]`` of ``angle_a - angle_b``.
+``target`` is ``[cos, sin]`` of the angle, (B, 2) float32 ((1, 0) where not applied), a circular target;
+:meth:`RandomRotation.relative` is ``[cos, sin]`` of ``angle_a - angle_b``.
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ class RandomRotation(Transformation[RotationParams]):
     def _apply(self, x: Tensor, params: RotationParams) -> Tensor:
         return EF.rotate(x, params.angle, self.fill)
 
-    def target(self, params: RotationParams) -> Tensor:
+    def _target(self, params: RotationParams) -> Tensor:
         """(B, 2) float32 ``[cos, sin]`` of the angle."""
         return _unit(params.angle)
 

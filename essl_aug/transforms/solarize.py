@@ -62,7 +62,7 @@ class RandomSolarize(Transformation[Params]):
     def _apply(self, x: Tensor, params: Params) -> Tensor:
         return EF.solarize(x, self.threshold)
 
-    def target(self, params: Params) -> Tensor:
+    def _target(self, params: Params) -> Tensor:
         """(B, 1) float32: the threshold where applied, 1 where not."""
         value = torch.full_like(params.applied, self.threshold, dtype=torch.float32)
         return torch.where(params.applied, value, torch.ones_like(value)).view(-1, 1)

@@ -18,11 +18,20 @@ GUIDE = ROOT / "docs" / "guides" / "lightly.md"
 LIGHTLY = Path(os.environ.get("LIGHTLY_SRC") or ROOT.parent / "shared" / "clients" / "lightly").resolve()
 
 
-def documented_edit() -> tuple[str, list[str]]:
-    """The example's path and the lines of the guide's ``diff`` block marked ``<!-- lightly-edit: PATH -->``."""
-    found = re.search(r"<!-- lightly-edit: (\S+) -->\n```diff\n(.*?)```", GUIDE.read_text(), re.S)
-    assert found, "the lightly guide has no <!-- lightly-edit: ... --> diff block"
-    return found.group(1), found.group(2).splitlines()
+WORDS = {2: "two", 3: "three", 5: "five", 6: "six"}
+
+
+def documented_edits() -> list[tuple[str, list[str], str]]:
+    """Each guide ``diff`` block marked ``<!-- lightly-edit: PATH -->``: the example's path, the diff's lines and the
+    guide's sentence before it (which states the count)."""
+    text = GUIDE.read_text()
+    found = list(re.finditer(r"<!-- lightly-edit: (\S+) -->\n```diff\n(.*?)```", text, re.S))
+    assert len(found) == 2, "the lightly guide has two <!-- lightly-edit: ... --> diff blocks (loader, device views)"
+    paragraphs = [" ".join(text[: m.start()].rstrip().rsplit("\n\n", 1)[-1].split()) for m in found]
+    return [(m.group(1), m.group(2).splitlines(), before) for m, before in zip(found, paragraphs, strict=True)]
+
+
+EDITS = documented_edits()
 
 
 def apply_unified_diff(text: str, diff: list[str]) -> str:
@@ -43,9 +52,7 @@ def apply_unified_diff(text: str, diff: list[str]) -> str:
     return "\n".join(out + lines[at:]) + "\n"
 
 
-@pytest.fixture(scope="module")
-def example() -> Path:
-    path, _ = documented_edit()
+def example(path: str) -> Path:
     source = LIGHTLY / path
     if not source.exists():
         if os.environ.get("CI") == "true":
@@ -54,18 +61,21 @@ def example() -> Path:
     return source
 
 
-def test_the_guide_counts_the_lines_its_diff_changes(example: Path) -> None:
-    _, diff = documented_edit()
+@pytest.mark.parametrize(("path", "diff", "sentence"), EDITS, ids=["loader-view", "device-views"])
+def test_the_guide_counts_the_lines_its_diff_changes(path: str, diff: list[str], sentence: str) -> None:
+    apply_unified_diff(example(path).read_text(), diff)  # the diff applies to the published example
     body = [line for line in diff if not line.startswith(("---", "+++", "@@"))]
     added = sum(line.startswith("+") for line in body)
     removed = sum(line.startswith("-") for line in body)
-    assert (added - removed, removed) == (2, 3)  # "five lines, two added and three changed"
-    assert "the same is five lines, two added and three changed" in " ".join(GUIDE.read_text().split())
+    counted = f"is {WORDS[added]} lines, {WORDS[added - removed]} added and {WORDS[removed]} changed"
+    assert counted in sentence, (counted, sentence)
 
 
-def test_the_edited_example_trains_with_the_essl_term(example: Path, tmp_path: Path, monkeypatch) -> None:
-    _, diff = documented_edit()
-    edited = apply_unified_diff(example.read_text(), diff)
+@pytest.mark.parametrize(("path", "diff", "sentence"), EDITS, ids=["loader-view", "device-views"])
+def test_the_edited_example_trains_with_the_essl_term(
+    path: str, diff: list[str], sentence: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    edited = apply_unified_diff(example(path).read_text(), diff)
     # The run only (not the documented edit): a small fake data set, one epoch of two steps, no worker processes.
     for old, new in [
         (
@@ -85,4 +95,4 @@ def test_the_edited_example_trains_with_the_essl_term(example: Path, tmp_path: P
     model, loss, optimizer = namespace["model"], namespace["loss"], namespace["optimizer"]
     stepped = {id(p) for group in optimizer.param_groups for p in group["params"]}
     assert {id(p) for p in model.essl.parameters()} <= stepped  # the E-SSL head is trained with the model
-    assert float(loss) > float(namespace["criterion"](namespace["z0"], namespace["z1"]))  # + weight * CE
+    assert float(loss) > float(namespace["criterion"](namespace["z0"], namespace["z1"]))  # + the weighted terms

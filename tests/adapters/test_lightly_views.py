@@ -225,17 +225,88 @@ def test_lightning_fast_dev_run_logs_the_objectives() -> None:
 
 def test_guide_example_runs_the_views_on_the_device() -> None:
     code = doc_blocks()["lightly-gpu-views"]
-    assert "GPUViews" in code and "collate_images" in code and "extra_view(" in code and "interpolate" not in code
+    assert "EquivariantStep" in code and "collate_images" in code and "StepInputs" not in code
     torch.manual_seed(0)
     ns = run_doc_block("lightly-gpu-views")
     assert torch.isfinite(ns["loss"])
     images = next(iter(ns["dataloader"]))[0]
     assert images.dtype == torch.uint8
     assert ns["params"][0]["resized_crop"].box.shape == (images.shape[0], 4)
-    assert ns["x_e"].shape == (images.shape[0], 3, 16, 16)  # the reference extra view of 32 px images
-    assert {"train_augself_loss", "train_augself_crop", "train_augself_color"} == set(ns["log"])
+    essl = {"train_essl_loss", "train_essl_ce", "train_essl_acc"}
+    assert essl | {"train_augself_loss", "train_augself_crop", "train_augself_color"} == set(ns["log"])
     optimised = {id(p) for g in ns["optimizer"].param_groups for p in g["params"]}
-    assert all(id(p) in optimised for p in ns["model"].objectives.parameters())
+    assert all(id(p) in optimised for p in ns["model"].essl.parameters())
+
+
+def _step(config: dict, generator: torch.Generator | None = None) -> tuple[nn.Module, nn.Module, object]:
+    backbone, projector = small_backbone(), nn.Linear(FEATURES, 8)
+    step = essl_lightly.EquivariantStep(
+        backbone, FEATURES, size=SIZE, config=config, embedding_dim=8, generator=generator
+    )
+    return backbone, projector, step
+
+
+def test_the_step_gives_the_objectives_what_a_hand_written_step_would() -> None:
+    """views() / loss() against the same step written by hand (GPUViews, the extra view, StepInputs) from the same
+    generator: the same views, parameters, features, embeddings and extra view reach the objectives, and the loss is
+    theirs; one call of the model on both views gives the same features as two."""
+    config = {"lambda": 0.3, "hidden_dim": 16, "objectives": {"probe": {"weight": 0.5}}}
+    images = torch.randint(0, 256, (B, 3, IMAGE, IMAGE), dtype=torch.uint8)
+    for together in (False, True):
+        backbone, projector, step = _step(config, torch.Generator().manual_seed(3))
+        x0, x1 = step.views(images)
+        f = backbone(torch.cat([x0, x1])) if together else torch.cat([backbone(x0), backbone(x1)])
+        z0, z1 = projector(f[:B]), projector(f[B:])
+        loss, log = step.training_step((z0, z1), 0)
+        probe, essl = step.objectives.objectives["probe"], step.objectives.objectives["essl"]
+        seen = probe.seen[-1]
+
+        g = torch.Generator().manual_seed(3)  # the same step by hand
+        (v0, v1), params = GPUViews(recipe("simclr", SIZE), generator=g)(images)
+        x_e, _ = extra_view(SIZE)(images, g)
+        assert torch.equal(v0, x0) and torch.equal(v1, x1) and torch.equal(seen.extra, x_e)
+        assert torch.equal(seen.params[0]["resized_crop"].box, params[0]["resized_crop"].box)
+        assert seen.features[0] is not None and torch.equal(seen.features[0], f[:B])
+        assert torch.equal(seen.features[1], f[B:]) and seen.embeddings[0] is z0
+        with torch.no_grad():
+            turned = torch.cat([x_e.rot90(k, (-2, -1)) for k in range(4)])
+            ce = F.cross_entropy(essl.head(backbone(turned)), torch.arange(4).repeat_interleave(B))
+        torch.testing.assert_close(loss.detach(), 0.5 * probe.losses[-1].detach() + 0.3 * ce, rtol=1e-5, atol=1e-6)
+        assert {"train_essl_ce", "train_probe_mse"} <= set(log)
+        loss.backward()
+        assert all(p.grad is not None for p in step.parameters())  # the heads are trained
+        assert backbone[0].weight.grad.abs().sum() > 0
+
+
+def test_the_step_is_no_second_copy_of_the_backbone_and_pickles() -> None:
+    import pickle
+
+    backbone, _projector, step = _step({"hidden_dim": 16})
+    model = nn.ModuleDict({"backbone": backbone, "essl": step})
+    assert not any(k.startswith("essl.") and "backbone" in k for k in model.state_dict())
+    copy = pickle.loads(pickle.dumps(model))
+    x0, x1 = copy["essl"].views(torch.randint(0, 256, (B, 3, IMAGE, IMAGE), dtype=torch.uint8))
+    copy["backbone"](x0), copy["backbone"](x1)  # the copy's hook sees the copy's backbone
+    assert torch.isfinite(copy["essl"].loss())
+
+
+def test_the_step_says_what_to_call_in_which_order() -> None:
+    backbone, _, step = _step({"hidden_dim": 16})
+    with pytest.raises(RuntimeError, match=r"call `views\(images\)` first"):
+        step.loss()
+    x0, _ = step.views(torch.randint(0, 256, (B, 3, IMAGE, IMAGE), dtype=torch.uint8))
+    backbone(x0)
+    with pytest.raises(RuntimeError, match=rf"the backbone saw {B} images .* not the {2 * B} of the two views"):
+        step.loss()
+    with pytest.raises(ValueError, match="no term to add"):
+        _step({"lambda": 0})
+    with pytest.raises(TypeError, match="`backbone` must be the model's backbone"):
+        essl_lightly.EquivariantStep(lambda x: x, FEATURES, size=SIZE)  # type: ignore[arg-type]
+    backbone, _projector, step = _step({"hidden_dim": 16, "objectives": {"probe": {}}})
+    x0, x1 = step.views(torch.randint(0, 256, (B, 3, IMAGE, IMAGE), dtype=torch.uint8))
+    backbone(x0), backbone(x1)
+    with pytest.raises(ValueError, match=r"needs embeddings"):
+        step.loss()  # the probe reads the projector's outputs: loss(z0, z1)
 
 
 def test_augself_by_config_in_a_lightly_step() -> None:

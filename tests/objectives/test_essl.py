@@ -433,7 +433,9 @@ def test_clear_errors() -> None:
         essl = ESSL(name, in_features=8)
         with pytest.raises(ValueError, match=r"`extra` is an empty batch \(B = 0\)"):
             essl(StepInputs(backbone=net, extra=x[:0]))
-        with pytest.raises(ValueError, match="`extra` must have 4 dimensions"):
+        with pytest.raises(
+            ValueError, match=r"`extra` must be shaped \(B, C, H, W\), got shape \(3, 16, 16\).*`extra.unsqueeze\(0\)`"
+        ):
             essl(StepInputs(backbone=net, extra=x[0]))
         with pytest.raises(TypeError, match="`extra` must be the extra view as a"):
             essl.views([x])  # type: ignore[arg-type]

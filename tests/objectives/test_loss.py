@@ -244,7 +244,7 @@ def test_an_empty_batch_or_one_image_is_refused_naming_x() -> None:
     essl = EquivarianceLoss("rotation", in_features=8, hidden=(4,))
     with pytest.raises(ValueError, match=r"`x` is an empty batch \(B = 0\)"):
         essl(_backbone(), torch.rand(0, 3, 8, 8))
-    with pytest.raises(ValueError, match=r"`x` must have 4 dimensions"):
+    with pytest.raises(ValueError, match=r"`x` must be shaped \(B, C, H, W\)"):
         essl(_backbone(), torch.rand(3, 8, 8))
     with pytest.raises(ValueError, match=r"`logits` has no views \(N = 0\)"):
         equivariance_loss(torch.rand(0, 4), torch.zeros(0, dtype=torch.long))

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from essl_aug.adapters.lightly import GPUViews
+from essl_aug.adapters.loader import ViewsDataset, collate_views, stack_params
 
 from essl_aug.objectives import AugSelf, Objectives, PredictorEquivariance, StepInputs
 from essl_aug.transforms import RandomHorizontalFlip, RandomResizedCrop, RandomRotation, RandomSolarize
@@ -16,6 +17,7 @@ from essl_aug.views import IMAGENET_NORMALIZE, ViewPipeline, simclr
 
 P1, P2 = simclr(16).sample((4, 3, 24, 24), generator=torch.Generator().manual_seed(0))
 FEATURES = (torch.rand(4, 8), torch.rand(4, 8))
+ONE_IMAGE = ViewsDataset([torch.rand(3, 24, 24)] * 2, simclr(16))[0]  # (views, params): one image's, not a batch's
 
 CASES: list[tuple[Callable[[], object], type[Exception], str]] = [
     (
@@ -44,6 +46,16 @@ CASES: list[tuple[Callable[[], object], type[Exception], str]] = [
         r"`augmentations` must be .*got GPUViews .*pass its recipe",
     ),
     (lambda: RandomResizedCrop(8).sample((4.5, 3, 16, 16)), ValueError, r"`shape` must be a batch shape"),
+    (
+        lambda: RandomResizedCrop(8).target(ONE_IMAGE[1][0]["resized_crop"]),
+        ValueError,
+        r"`params` must hold a batch's parameters.*shaped \(\); .*batched by `collate_views`",
+    ),
+    (
+        lambda: RandomResizedCrop(8).relative(ONE_IMAGE[1][0]["resized_crop"], ONE_IMAGE[1][1]["resized_crop"]),
+        ValueError,
+        r"`a` must hold a batch's parameters",
+    ),
 ]
 
 
@@ -71,6 +83,17 @@ def test_features_of_another_dtype_outside_autocast(dtype: torch.dtype) -> None:
     f = tuple(t.to(dtype) for t in FEATURES)
     for objective in (AugSelf(8), PredictorEquivariance(8, dim=8)):
         assert torch.isfinite(objective(StepInputs(features=f, params=(P1, P2))).loss)
+
+
+def test_the_loaders_parameters_once_collated_give_the_targets() -> None:
+    """The fix the message above names: the parameters of ViewsDataset's items, batched by collate_views, give each
+    image's target in its row."""
+    dataset = ViewsDataset([torch.rand(3, 24, 24) for _ in range(3)], simclr(16))
+    items = [dataset[i] for i in range(3)]
+    _, params = collate_views(items)
+    crop = RandomResizedCrop(16)
+    rows = [crop.target(stack_params([item[1][0]])["resized_crop"]) for item in items]
+    assert torch.equal(crop.target(params[0]["resized_crop"]), torch.cat(rows))
 
 
 def test_numpy_scalars_are_numbers() -> None:

@@ -46,7 +46,10 @@ def test_wrong_number_of_dimensions(e: Entry, shape: tuple[int, ...]) -> None:
     x = torch.rand(*shape)
     params = t.sample((1, e.channels[0], 8, 8))
     for call in every_entry_point(t, x, params):
-        with pytest.raises(ValueError, match=r"`x` must have 4 dimensions \(B, C, H, W\) or 3 .*`x.unsqueeze\(0\)`"):
+        with pytest.raises(
+            ValueError,
+            match=r"`x` must be shaped \(B, C, H, W\) or \(C, H, W\), got shape .*add or remove a batch dimension\.$",
+        ):
             call()
     with pytest.raises(ValueError, match=r"`shape` must be a batch shape \(B, C, H, W\), e.g. `x.shape`"):
         t.sample(shape)
@@ -380,7 +383,9 @@ def test_periodic_roll_checks_its_arguments() -> None:
         EF.periodic_roll(x, torch.zeros(3, 2, dtype=torch.long))
     with pytest.raises(ValueError, match=r"`shifts` is on meta but `x` is on cpu"):
         EF.periodic_roll(x, torch.zeros(2, 2, dtype=torch.long, device="meta"))
-    with pytest.raises(ValueError, match=r"`x` must have 4 dimensions"):
+    with pytest.raises(
+        ValueError, match=r"`x` must be shaped \(B, C, H, W\), got shape \(1, 4, 4\).*`x.unsqueeze\(0\)`"
+    ):
         EF.periodic_roll(x[0], torch.zeros(2, 2, dtype=torch.long))
     with pytest.raises(ValueError, match=r"`x` has images without pixels"):
         EF.periodic_roll(torch.rand(2, 1, 0, 4), torch.zeros(2, 2, dtype=torch.long))

@@ -121,7 +121,7 @@ class _Halve(Transformation[Params]):
     def _apply(self, x: Tensor, params: Params) -> Tensor:
         return x[..., ::2, ::2].clone()
 
-    def target(self, params: Params) -> Tensor:
+    def _target(self, params: Params) -> Tensor:
         return torch.zeros(params.batch, dtype=torch.long)
 
 
@@ -252,8 +252,10 @@ def test_the_errors_name_the_argument_and_the_fix() -> None:
         pipe(images(shape=(2, 1, 8, 8)))
     with pytest.raises(TypeError, match="`x` has dtype int32"):
         pipe(images().to(torch.int32))
-    with pytest.raises(ValueError, match="4 dimensions"):
-        pipe(images()[0])
+    with pytest.raises(
+        ValueError, match=r"`x` must be shaped \(B, C, H, W\), got shape \(3, 20, 24\).*`x.unsqueeze\(0\)`"
+    ):
+        pipe(images()[0])  # the message does not offer (C, H, W), which a pipeline refuses
     with pytest.raises(KeyError, match=r"no entry for \['hflip'\]"):
         pipe.apply(images(), {})
     with pytest.raises(KeyError, match="no augmentation named 'blur'"):
