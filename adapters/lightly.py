@@ -367,7 +367,7 @@ class EquivariantStep(nn.Module):
         parameters are in ``params`` until the next call."""
         views, params = self.gpu_views(images)
         self.params, self._images, self._seen = (params[0], params[1]), images, []
-        return views
+        return self.objectives.prepare_views(views, self.generator)  # unchanged unless essl.source: views
 
     def loss(self, *embeddings: Tensor) -> Tensor:
         """The weighted terms to add to lightly's loss; ``embeddings``: the projector outputs ``z0, z1``."""
@@ -386,8 +386,10 @@ class EquivariantStep(nn.Module):
                 f"the backbone saw {rows} images between `views()` and `loss()`, not the {2 * b} of the two views: "
                 "run the model on x0 and x1 (each once, or once on both) in between."
             )
-        with torch.autocast(images.device.type, enabled=False), torch.no_grad():
-            extra, _ = self.extra_view(images, self.generator)
+        extra = None
+        if "extra" in self.objectives.requires:
+            with torch.autocast(images.device.type, enabled=False), torch.no_grad():
+                extra, _ = self.extra_view(images, self.generator)
         pair = tuple(embeddings) if len(embeddings) == 2 else None
         inputs = StepInputs(
             backbone=self._features,

@@ -163,6 +163,9 @@ class _Equivariant:
         if self.essl_views is not None:
             with torch.autocast(source.device.type, enabled=False), torch.no_grad():
                 crops, params = self.essl_views(source)
+        if objectives is not None:  # unchanged unless an objective acts on the views (essl.source: views)
+            large = self.num_large_crops
+            crops = [*objectives.prepare_views(crops[:large]), *crops[large:]]
         self._essl_outs = [] if objectives is not None else None
         try:
             out = super().training_step([indexes, crops, targets], batch_idx)  # type: ignore[misc]
@@ -171,8 +174,10 @@ class _Equivariant:
             self._essl_outs = None
         if objectives is None:
             return out
-        with torch.autocast(source.device.type, enabled=False), torch.no_grad():
-            extra, _ = self._essl_extra(min(source.shape[-2:]))(source.detach())
+        extra = None
+        if "extra" in objectives.requires:
+            with torch.autocast(source.device.type, enabled=False), torch.no_grad():
+                extra, _ = self._essl_extra(min(source.shape[-2:]))(source.detach())
         inputs = StepInputs(
             backbone=self._essl_backbone,
             extra=extra,

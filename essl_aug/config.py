@@ -9,6 +9,7 @@ key                default        meaning
 ``mode``           ``all``        ``all``: every element for every image (reference); ``random``: one per image
 ``balanced``       ``false``      ``random`` mode: every element on an equal share of the batch
 ``num_per_batch``  ``null``       ``all`` mode: that many distinct elements per step (e.g. 8 of the 24 jigsaws)
+``batch_fraction`` ``1``          E-SSL on that fraction of the batch's images (the first ``ceil(f * B)``): cheaper
 ``hidden_dim``     ``2048``       the head's width: ``in-h-h-K`` (reference), or a list of hidden widths
 ``crop_size``      ``null``       the extra view's size; ``null``: the reference (half the SSL views' size up to 64 px,
                                   else 96)
@@ -16,7 +17,9 @@ key                default        meaning
                                   the extra view is not flipped when the family holds the horizontal mirror (``hflip``,
                                   ``d4``), whose label a random flip would hide
 ``source``         ``gpu``        the extra view is made on the device (:func:`essl_aug.views.extra_view`) from the
-                                  un-augmented images (with ``views``) or from SSL view ``view`` (the only source)
+                                  un-augmented images (with ``views``) or from SSL view ``view``; ``views``: no extra
+                                  view, both SSL views get one element per image and the head reads their features
+                                  (:class:`~essl_aug.objectives.essl.ESSLOnViews`, ``mode`` ``random``)
 ``view``           ``0``          which SSL view the extra view is derived from (without ``views``)
 ``views``          ``null``       the two SSL views made on the device by a recipe (``simclr``, ``byol``, or ``{name:
                                   byol, size: 32, **options}``), whose parameters go to the objectives
@@ -50,8 +53,9 @@ from typing import Any
 from torch import Tensor
 
 from essl_aug._kernels import flip_table
+from essl_aug._validation import check_fraction
 from essl_aug.head import hidden_widths
-from essl_aug.objectives import ESSL, AugSelf, Objective, Objectives, PredictorEquivariance
+from essl_aug.objectives import ESSL, AugSelf, ESSLOnViews, Objective, Objectives, PredictorEquivariance
 from essl_aug.objectives.base import check_weight
 from essl_aug.objectives.essl import ContinuousESSL
 from essl_aug.registry import build_transformation
@@ -79,7 +83,8 @@ OBJECTIVES: dict[str, type[Objective]] = {
     "predictor": PredictorEquivariance,
     "continuous": ContinuousESSL,  # the former name of ESSL with a continuous transformation
 }
-OBJECTIVES.update({cls.__name__: cls for cls in (ESSL, AugSelf, PredictorEquivariance)})
+OBJECTIVES["essl_on_views"] = ESSLOnViews
+OBJECTIVES.update({cls.__name__: cls for cls in (ESSL, AugSelf, PredictorEquivariance, ESSLOnViews)})
 
 #: The keys of the block and their defaults (the reference E-SimCLR CIFAR-10 recipe).
 DEFAULTS: dict[str, Any] = {
@@ -88,6 +93,7 @@ DEFAULTS: dict[str, Any] = {
     "mode": "all",
     "balanced": False,
     "num_per_batch": None,
+    "batch_fraction": 1.0,
     "hidden_dim": 2048,
     "crop_size": None,
     "crop_scale": None,
@@ -96,7 +102,7 @@ DEFAULTS: dict[str, Any] = {
     "views": None,
     "objectives": None,
 }
-SOURCES = ("gpu",)
+SOURCES = ("gpu", "views")
 #: How a training step provides each input an objective may need (for the errors).
 FIXES = {
     "params": "the views' augmentation parameters: set essl.views (simclr or byol) so that the views are made on the "
@@ -228,6 +234,7 @@ class ESSLConfig:
     mode: str = "all"
     balanced: bool = False
     num_per_batch: int | None = None
+    batch_fraction: float = 1.0
     hidden: tuple[int, ...] = (2048, 2048)
     crop_size: int | None = None
     crop_scale: tuple[float, float] | None = None
@@ -291,6 +298,18 @@ class ESSLConfig:
             raise ValueError(f"essl.balanced must be true or false, got {balanced!r}.")
         if num is not None and (isinstance(num, bool) or not isinstance(num, int) or num < 1):
             raise ValueError(f"essl.num_per_batch must be null or a positive integer, got {num!r}.")
+        fraction = _core(
+            "batch_fraction", check_fraction, merged["batch_fraction"], "batch_fraction", "must be in (0, 1]"
+        )
+        if fraction == 0:
+            raise ValueError("essl.batch_fraction must be in (0, 1] (E-SSL on that share of the batch), got 0.")
+        if source == "views":
+            named = {k for g in (defaults or {}, block or {}) for k in g}
+            if (mode == "all" and "mode" in named) or num is not None or fraction != 1:
+                raise ValueError(
+                    "essl.source: views draws one element per image for both SSL views (mode random, the whole "
+                    "batch): drop essl.mode: all, essl.num_per_batch and essl.batch_fraction."
+                )
         transform = _transform(merged["transform"])
         return cls(
             weight=_core("lambda", check_weight, merged["lambda"]),
@@ -298,6 +317,7 @@ class ESSLConfig:
             mode=mode,
             balanced=balanced,
             num_per_batch=num,
+            batch_fraction=fraction,
             hidden=_core("hidden_dim", hidden_widths, widths),
             crop_size=size,
             crop_scale=scale,
@@ -331,6 +351,7 @@ class ESSLConfig:
             "mode": self.mode,
             "balanced": self.balanced,
             "num_per_batch": self.num_per_batch,
+            "batch_fraction": self.batch_fraction,
             "hidden_dim": list(self.hidden),
             "crop_size": self.crop_size,
             "crop_scale": None if self.crop_scale is None else list(self.crop_scale),
@@ -366,7 +387,17 @@ class ESSLConfig:
         ``augmentations`` (the views' recipe), ... A constructor's error is re-raised under ``essl.objectives.<name>``.
         """
         built: dict[str, Objective] = {}
-        if self.active:
+        if self.active and self.source == "views":
+            built["essl"] = _core(
+                "transform",
+                ESSLOnViews,
+                self.transformation,
+                in_features,
+                weight=self.weight,
+                hidden=self.hidden,
+                balanced=self.balanced,
+            )
+        elif self.active:
             family = isinstance(self.transformation, Family)
             options = {"mode": self.mode, "balanced": self.balanced, "num_per_batch": self.num_per_batch}
             built["essl"] = _core(
@@ -376,6 +407,7 @@ class ESSLConfig:
                 in_features,
                 weight=self.weight,
                 hidden=self.hidden,
+                batch_fraction=self.batch_fraction,
                 **(options if family else {}),
             )
         built.update(build_objectives(self.objectives, {"in_features": in_features, **context}))

@@ -99,7 +99,8 @@ def pretrain_loop(
     ``batch_size``, dropping the incomplete last batch. Per step, in this order: the learning rate of every
     parameter group is set to ``lr(step)``; the batch ``x`` (after ``prepare``, e.g. uint8 to float) gives the two
     views ``views(x, generator)`` (and their augmentation parameters when ``views`` returns them); the SSL loss is
-    ``ssl_loss(z1, z2)`` with ``f = backbone(v)`` and ``z = head(f)`` computed once per view; the extra view
+    ``ssl_loss(z1, z2)`` with ``f = backbone(v)`` and ``z = head(f)`` computed once per view (the views first go
+    through ``objectives.prepare_views``, a no-op unless an objective acts on them); the extra view
     ``extra(x, essl_generator)`` (``x`` itself without ``extra``) is made when an objective needs it; the
     ``objectives`` add their weighted loss, given ``StepInputs(backbone, extra, (f1, f2), (z1, z2), (p1, p2),
     essl_generator)``; then one optimiser step (under autocast with a gradient scaler when ``amp``, CUDA only).
@@ -166,6 +167,8 @@ def pretrain_loop(
             else:
                 (v1, v2), (p1, p2) = made
                 params = (p1, p2)
+            if objectives is not None:  # a no-op unless an objective acts on the views (ESSLOnViews)
+                v1, v2 = objectives.prepare_views([v1, v2], essl_gen)
             autocast = torch.autocast(data.device.type) if use_amp else contextlib.nullcontext()
             with autocast:
                 f1 = backbone(v1)
@@ -229,10 +232,10 @@ def essl_config(block: ESSLConfig | Mapping[str, Any] | None) -> ESSLConfig:
     if block is None:
         block = {"lambda": 0.0}
     config = block if isinstance(block, ESSLConfig) else ESSLConfig.from_mapping(block, ESSL_DEFAULTS)
-    if config.views is not None or config.source != "gpu":
+    if config.views is not None:
         raise ValueError(
-            "essl.views / essl.source: the toolkit makes the SSL views itself (PretrainConfig.view) and the extra "
-            "view from the batch; leave both keys out"
+            "essl.views: the toolkit makes the SSL views itself (PretrainConfig.view) and the extra view from the "
+            "batch; leave the key out"
         )
     if config.objectives:
         raise ValueError(

@@ -157,6 +157,7 @@ def run_study(
     progress: bool = True,
     desc: str = "",
     probes: Mapping[str, Probe] | None = None,
+    workers: int = 1,
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """Pretrain and probe every method of every group of ``plan`` for every seed.
 
@@ -166,43 +167,93 @@ def run_study(
     history; with ``probes``, also ``"probes": {name: summary}`` of each extra probe on the same frozen features.
     A configuration equal to one that already ran (a baseline shared by every group) is not run again:
     its summary is reused, which changes nothing because every run is seeded by its configuration. The plan is
-    checked first (:func:`check_plan`).
+    checked first (:func:`check_plan`). ``workers`` > 1 runs that many (configuration, seed) runs at once in
+    processes of one torch thread each (CPU only; every run is seeded by its configuration, so the results are
+    those of one process).
     """
     check_plan(data, plan)
-    runs: list[tuple[PretrainConfig, dict[str, Any]]] = []
     todo: list[tuple[PretrainConfig, str]] = []
     for group, methods in plan.items():
         for method, cfg in methods.items():
             if not any(cfg == done for done, _ in todo):
                 todo.append((cfg, f"{group}: {method}" if len(plan) > 1 else method))
-    total = sum(cfg.epochs * (len(data.train_x) // cfg.batch_size) for cfg, _ in todo) * len(seeds)
-    bar = _progress_bar(total, progress, desc)
-    try:
-        for cfg, label in todo:
-            accs, seconds, last = [], 0.0, []
-            extra: dict[str, list[float]] = {name: [] for name in probes or {}}
-            for seed in seeds:
+    tasks = [(cfg, seed) for cfg, _ in todo for seed in seeds]
+    done: dict[int, tuple[float, dict[str, float], float, dict[str, float]]] = {}
+    if workers > 1 and torch.device(device).type == "cpu":
+        import concurrent.futures
+        import multiprocessing
+
+        bar = _progress_bar(len(tasks), progress, (desc or "pretraining") + f" ({workers} processes, runs)")
+        context = multiprocessing.get_context("spawn")
+        try:
+            with concurrent.futures.ProcessPoolExecutor(
+                workers, mp_context=context, initializer=_worker_init, initargs=(data, dict(probes or {}))
+            ) as pool:
+                futures = {pool.submit(_worker_run, cfg, seed): i for i, (cfg, seed) in enumerate(tasks)}
+                for future in concurrent.futures.as_completed(futures):
+                    done[futures[future]] = future.result()
+                    if bar is not None:
+                        bar.update(1)
+        finally:
+            if bar is not None:
+                bar.close()
+    else:
+        total = sum(cfg.epochs * (len(data.train_x) // cfg.batch_size) for cfg, _ in tasks)
+        bar = _progress_bar(total, progress, desc)
+        try:
+            for i, (cfg, seed) in enumerate(tasks):
                 if bar is not None:
-                    bar.set_postfix_str(f"{label} seed {seed}")
-                res = pretrain(data.train_x, dataclasses.replace(cfg, seed=seed), device, _updater(bar))
-                f_train = extract_features(res.backbone, data.train_x)
-                f_test = extract_features(res.backbone, data.test_x)
-                accs.append(linear_accuracy(f_train, data.train_y, f_test, data.test_y))
-                for name, probe in (probes or {}).items():
-                    extra[name].append(probe(f_train, data.train_y, f_test, data.test_y))
-                seconds += res.seconds
-                last.append(res.history[-1] if res.history else {})
-            summary = {**summarise(accs), "pretrain_seconds": seconds, "last_epoch": last}
-            if probes:
-                summary["probes"] = {name: summarise(values) for name, values in extra.items()}
-            runs.append((cfg, summary))
-    finally:
-        if bar is not None:
-            bar.close()
+                    bar.set_postfix_str(f"{next(label for c, label in todo if c is cfg)} seed {seed}")
+                done[i] = _run(data, cfg, seed, device, probes or {}, _updater(bar))
+        finally:
+            if bar is not None:
+                bar.close()
+    runs: list[tuple[PretrainConfig, dict[str, Any]]] = []
+    for k, (cfg, _) in enumerate(todo):
+        results = [done[k * len(seeds) + j] for j in range(len(seeds))]
+        summary = {
+            **summarise([r[0] for r in results]),
+            "pretrain_seconds": sum(r[2] for r in results),
+            "last_epoch": [r[3] for r in results],
+        }
+        if probes:
+            summary["probes"] = {name: summarise([r[1][name] for r in results]) for name in probes}
+        runs.append((cfg, summary))
     return {
-        group: {method: next(summary for done, summary in runs if done == cfg) for method, cfg in methods.items()}
+        group: {
+            method: next(summary for done_cfg, summary in runs if done_cfg == cfg) for method, cfg in methods.items()
+        }
         for group, methods in plan.items()
     }
+
+
+def _run(
+    data: LabelledImages,
+    cfg: PretrainConfig,
+    seed: int,
+    device: torch.device | str,
+    probes: Mapping[str, Probe],
+    on_step: Callable[[], None] | None = None,
+) -> tuple[float, dict[str, float], float, dict[str, float]]:
+    """One run: ``(linear accuracy, {probe: accuracy}, pre-training seconds, last epoch's history row)``."""
+    res = pretrain(data.train_x, dataclasses.replace(cfg, seed=seed), device, on_step)
+    f_train = extract_features(res.backbone, data.train_x)
+    f_test = extract_features(res.backbone, data.test_x)
+    acc = linear_accuracy(f_train, data.train_y, f_test, data.test_y)
+    extra = {name: probe(f_train, data.train_y, f_test, data.test_y) for name, probe in probes.items()}
+    return acc, extra, res.seconds, res.history[-1] if res.history else {}
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_init(data: LabelledImages, probes: Mapping[str, Probe]) -> None:
+    torch.set_num_threads(1)
+    _WORKER.update(data=data, probes=probes)
+
+
+def _worker_run(cfg: PretrainConfig, seed: int) -> tuple[float, dict[str, float], float, dict[str, float]]:
+    return _run(_WORKER["data"], cfg, seed, "cpu", _WORKER["probes"])
 
 
 def write_study(

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import weakref
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, NamedTuple
 
@@ -143,6 +143,12 @@ class Objective(nn.Module, ABC):
     def compute(self, inputs: StepInputs) -> ObjectiveOutput:
         """The weighted loss and the logs of one step."""
 
+    def prepare_views(self, views: Sequence[Tensor], generator: torch.Generator | None = None) -> list[Tensor]:
+        """The SSL views the backbone should encode this step (before it does): by default ``views`` unchanged; an
+        objective that acts on the views themselves (:class:`~essl_aug.objectives.essl.ESSLOnViews`) transforms
+        them here."""
+        return list(views)
+
     def forward(self, inputs: StepInputs) -> ObjectiveOutput:
         check_inputs(inputs)
         missing = self.requires - inputs.provided()
@@ -211,6 +217,15 @@ class Objectives(nn.Module):
             assert isinstance(obj, Objective)
             needed |= obj.requires
         return frozenset(needed)
+
+    def prepare_views(self, views: Sequence[Tensor], generator: torch.Generator | None = None) -> list[Tensor]:
+        """The SSL views after each objective's :meth:`Objective.prepare_views`, in order: call it on the two
+        views before the backbone encodes them (a no-op unless an objective acts on the views)."""
+        out = list(views)
+        for obj in self.objectives.values():
+            assert isinstance(obj, Objective)
+            out = obj.prepare_views(out, generator)
+        return out
 
     def forward(self, inputs: StepInputs) -> ObjectiveOutput:
         check_inputs(inputs)

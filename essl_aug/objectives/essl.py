@@ -35,6 +35,7 @@ Example:
 from __future__ import annotations
 
 import copy
+import math
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
@@ -43,13 +44,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from essl_aug._validation import check_fraction
 from essl_aug.head import EquivarianceHead, pooled_features
 from essl_aug.objectives.base import Objective, ObjectiveOutput, StepInputs, weighted
 from essl_aug.registry import TransformSpec, build_transformation
 from essl_aug.transform import EquivariantTransform
 from essl_aug.transforms.base import Family, Transformation
 
-__all__ = ["ESSL", "angle_error", "circular_loss"]
+__all__ = ["ESSL", "ESSLOnViews", "angle_error", "circular_loss"]
 
 Mode = Literal["all", "random"]
 
@@ -109,6 +111,8 @@ class ESSL(Objective):
         copies: for a continuous transformation, transformed versions of each image per step (an int >= 1).
         balanced: for a family in ``"random"`` mode, exactly balanced labels (see EquivariantTransform).
         num_per_batch: for a family in ``"all"`` mode, that many distinct elements per step (see EquivariantTransform).
+        batch_fraction: E-SSL on the first ``ceil(batch_fraction * B)`` images of the extra view only (at least one;
+            the batch order is random in SSL training): a cheaper step; 1 (default) is the paper's whole batch.
         generator: draws the transformations' random numbers (``StepInputs.generator`` takes precedence).
     """
 
@@ -129,9 +133,13 @@ class ESSL(Objective):
         copies: int = 1,
         balanced: bool = False,
         num_per_batch: int | None = None,
+        batch_fraction: float = 1.0,
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__(weight)
+        self.batch_fraction = check_fraction(batch_fraction, "batch_fraction", "must be a number in (0, 1]")
+        if self.batch_fraction == 0:
+            raise ValueError("`batch_fraction` must be a number in (0, 1], got 0: E-SSL on no image is no term.")
         if isinstance(copies, bool) or not isinstance(copies, int) or copies < 1:
             raise ValueError(f"`copies` must be an int >= 1 (transformed versions of each image), got {copies!r}.")
         self.copies = copies
@@ -196,6 +204,8 @@ class ESSL(Objective):
         family = self.transform.family if isinstance(self.transform, EquivariantTransform) else self.transform
         family.check(x, name)  # a (B, C, H, W) batch the transformation takes, not one image
         x = x.detach()
+        if self.batch_fraction < 1:
+            x = x[: max(1, math.ceil(self.batch_fraction * x.shape[0]))]
         generator = generator if generator is not None else self.generator
         if isinstance(self.transform, EquivariantTransform):
             return self.transform(x, generator)
@@ -247,7 +257,87 @@ class ESSL(Objective):
 
     def extra_repr(self) -> str:
         copies = f", copies={self.copies}" if self.copies > 1 else ""
-        return f"transform={self.transform!r}, weight={self.weight}{copies}"
+        fraction = f", batch_fraction={self.batch_fraction}" if self.batch_fraction < 1 else ""
+        return f"transform={self.transform!r}, weight={self.weight}{copies}{fraction}"
+
+
+class ESSLOnViews(ESSL):
+    """E-SSL with no extra view and no extra backbone pass: the two SSL views of each image get the same element of a
+    family (one per image, drawn by :meth:`prepare_views` before the backbone encodes them), and the head predicts it
+    from each view's features.
+
+    Not the paper's E-SSL (which transforms a separate extra view, ``rdangovs/essl`` ``cifar10/main.py``): the SSL
+    loss sees the transformed views, and since both views of an image get the same element, the invariance between
+    them is kept. The cost is the head alone. Requires ``features``; call :meth:`prepare_views` on the two views
+    each step (``Objectives.prepare_views`` does, and the adapters with ``essl.source: views``).
+
+    Args:
+        transform: a family spec (``"rotation"``, ...) or a family.
+        in_features, head, weight, hidden, balanced, generator: as :class:`ESSL` (one element per image: ``"random"``
+            mode, ``balanced`` for exactly balanced labels).
+
+    Example:
+        >>> on_views = ESSLOnViews("rotation", in_features=8, hidden=(16,))
+        >>> v1, v2 = on_views.prepare_views([torch.rand(4, 3, 8, 8), torch.rand(4, 3, 8, 8)])
+        >>> f = (torch.rand(4, 8), torch.rand(4, 8))  # the backbone's features of v1, v2
+        >>> sorted(on_views(StepInputs(features=f)).logs)
+        ['acc', 'ce']
+    """
+
+    requires = frozenset({"features"})
+
+    def __init__(
+        self,
+        transform: TransformSpec = "rotation",
+        in_features: int | None = None,
+        head: nn.Module | None = None,
+        weight: float = 0.4,
+        hidden: Sequence[int] = (2048, 2048),
+        balanced: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__(transform, in_features, head, weight, "random", hidden, balanced=balanced, generator=generator)
+        if not isinstance(self.transform, EquivariantTransform):
+            raise ValueError(
+                f"`transform` must be a family (a label per image) for E-SSL on the views, got {transform!r}; a "
+                "continuous transformation takes ESSL on an extra view."
+            )
+        self._labels: Tensor | None = None
+
+    def prepare_views(self, views: Sequence[Tensor], generator: torch.Generator | None = None) -> list[Tensor]:
+        """``views`` (each (B, C, H, W), one per SSL view), each image's views transformed by one drawn element."""
+        assert isinstance(self.transform, EquivariantTransform)
+        views = list(views)
+        if not views or not all(isinstance(v, Tensor) and v.ndim == 4 for v in views):
+            raise ValueError("`views` must be the SSL views of one batch, each a (B, C, H, W) tensor.")
+        b = views[0].shape[0]
+        if b == 0 or any(v.shape[0] != b for v in views):
+            raise ValueError(f"`views` must share one non-empty batch size, got {[v.shape[0] for v in views]}.")
+        for v in views:
+            self.transform.family.check(v, "views")
+        labels = self.transform.sample_labels(
+            b, views[0].device, generator if generator is not None else self.generator
+        )
+        self._labels = labels
+        return [self.transform.family._op(v, labels) for v in views]  # labels drawn here: in range
+
+    def compute(self, inputs: StepInputs) -> ObjectiveOutput:
+        assert inputs.features is not None  # checked by forward
+        labels, self._labels = self._labels, None
+        if labels is None:
+            raise RuntimeError(
+                "ESSLOnViews: call `prepare_views` on the SSL views before the backbone encodes them, every step."
+            )
+        f1, f2 = inputs.features
+        if f1.shape[0] != labels.shape[0]:
+            raise ValueError(
+                f"`features` are of {f1.shape[0]} images but the views prepared this step were {labels.shape[0]}."
+            )
+        width = self.head.in_features if isinstance(self.head, EquivarianceHead) else None
+        features = pooled_features(torch.cat([f1, f2]), width, self.in_features_arg)
+        prediction = self.head(features.detach() if self.weight == 0 else features)
+        loss, logs = self.score(prediction, labels.repeat(2))
+        return ObjectiveOutput(weighted(self.weight, loss), logs)
 
 
 #: The presets of the former ``ContinuousESSL``, by their new transformation names.
