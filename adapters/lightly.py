@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
+import torch.distributed as dist
 from torch import Tensor, nn
 
 from essl_aug._validation import check_generator
@@ -32,6 +33,7 @@ from essl_aug.head import EquivarianceHead, Norm
 from essl_aug.loss import EquivarianceLoss, EquivarianceOutput
 from essl_aug.objectives import Objectives, StepInputs
 from essl_aug.registry import FamilySpec
+from essl_aug.streams import StepStreams
 from essl_aug.transform import EquivariantTransform, Mode
 from essl_aug.views import TwoViews, ViewPipeline, Views, extra_view
 from essl_aug.views import recipe as build_recipe
@@ -266,11 +268,13 @@ class GPUViews(nn.Module):
         check_generator(generator)
         self.generator = generator
 
-    def forward(self, x: Tensor) -> Views:
+    def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Views:
+        """``(views, params)`` of the batch ``x``; ``generator`` draws them instead of the module's own."""
         if not isinstance(x, Tensor):
             raise TypeError(f"`x` must be a (B, C, H, W) batch (collate_images makes one), got {type(x).__name__}.")
+        check_generator(generator)
         with torch.autocast(x.device.type, enabled=False), torch.no_grad():
-            return self.recipe(x, self.generator)
+            return self.recipe(x, generator if generator is not None else self.generator)
 
 
 class ObjectivesLoss(Objectives):
@@ -349,7 +353,11 @@ class EquivariantStep(nn.Module):
         check_provided(built, frozenset({"backbone", "extra", "features", "params", "embeddings"}))
         self.objectives = built
         self.generator = generator
+        #: The step streams of ``essl.seed`` (made at the first step, when the process knows its rank).
+        self.streams: StepStreams | None = None
+        self.seed = block.seed
         self.params: tuple[Mapping[str, Any], Mapping[str, Any]] | None = None
+        self._generator: torch.Generator | None = generator
         self._images: Tensor | None = None
         self._seen: list[Tensor] | None = None
         vars(self)["_backbone"] = backbone  # not a submodule
@@ -362,12 +370,31 @@ class EquivariantStep(nn.Module):
     def _features(self, x: Tensor) -> Tensor:
         return vars(self)["_backbone"](x).flatten(start_dim=1)
 
-    def views(self, images: Tensor) -> list[Tensor]:
+    def views(
+        self,
+        images: Tensor,
+        generator: torch.Generator | None = None,
+        *,
+        epoch: int | None = None,
+        step: int | None = None,
+    ) -> list[Tensor]:
         """The two SSL views of ``images`` (an un-augmented (B, C, H, W) batch, uint8 or float in [0, 1]); their
-        parameters are in ``params`` until the next call."""
-        views, params = self.gpu_views(images)
-        self.params, self._images, self._seen = (params[0], params[1]), images, []
-        return self.objectives.prepare_views(views, self.generator)  # unchanged unless essl.source: views
+        parameters are in ``params`` until the next call. ``generator`` draws everything of this step (the views,
+        the extra view, the labels) instead of the step's own; with ``essl.seed`` in the config, give the step's
+        ``epoch`` and ``step`` instead: the draws then come from :class:`~essl_aug.streams.StepStreams` (distinct per
+        rank, the same after a resume)."""
+        check_generator(generator)
+        if self.seed is not None and generator is None:
+            if epoch is None or step is None:
+                raise ValueError("essl.seed is set: call views(images, epoch=..., step=...) with the step's position.")
+            rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+            if self.streams is None or self.streams.rank != rank:
+                self.streams = StepStreams(self.seed, rank)
+            generator = self.streams.generator(epoch, step, images.device)
+        gen = generator if generator is not None else self.generator
+        views, params = self.gpu_views(images, gen)
+        self.params, self._images, self._seen, self._generator = (params[0], params[1]), images, [], gen
+        return self.objectives.prepare_views(views, gen)  # unchanged unless essl.source: views
 
     def loss(self, *embeddings: Tensor) -> Tensor:
         """The weighted terms to add to lightly's loss; ``embeddings``: the projector outputs ``z0, z1``."""
@@ -389,7 +416,7 @@ class EquivariantStep(nn.Module):
         extra = None
         if "extra" in self.objectives.requires:
             with torch.autocast(images.device.type, enabled=False), torch.no_grad():
-                extra, _ = self.extra_view(images, self.generator)
+                extra, _ = self.extra_view(images, self._generator)
         pair = tuple(embeddings) if len(embeddings) == 2 else None
         inputs = StepInputs(
             backbone=self._features,
@@ -397,7 +424,7 @@ class EquivariantStep(nn.Module):
             features=(features[:b], features[b:]),
             embeddings=pair,  # type: ignore[arg-type]
             params=self.params,
-            generator=self.generator,
+            generator=self._generator,
         )
         out = self.objectives(inputs)
         return out.loss, log_keys(out.logs, "train")

@@ -36,6 +36,7 @@ from torch import Tensor, nn
 
 from essl_aug.config import ESSLConfig, check_provided, log_keys
 from essl_aug.objectives import Objectives, StepInputs
+from essl_aug.streams import StepStreams
 from essl_aug.views import TwoViews, ViewPipeline
 
 __all__ = ["equivariant", "install", "is_equivariant"]
@@ -150,6 +151,19 @@ class _Equivariant:
             self._essl_outs.append(out)  # each large crop's feats (and the method's z): no second forward
         return out
 
+    def _essl_generator(self, device: torch.device, batch_idx: int) -> torch.Generator | None:
+        """The step's generator with ``essl.seed`` (:class:`~essl_aug.streams.StepStreams`, keyed by the trainer's
+        rank, the epoch and the batch index, which a resumed run restores; each batch of an accumulation its own),
+        else None (torch's global generator)."""
+        config = self.essl_config
+        if config is None or config.seed is None:
+            return None
+        streams = vars(self).get("_essl_streams")
+        rank = int(getattr(self, "global_rank", 0))
+        if streams is None or streams.rank != rank:
+            streams = self._essl_streams = StepStreams(config.seed, rank)
+        return streams.generator(int(getattr(self, "current_epoch", 0)), int(batch_idx), device)
+
     def _essl_backbone(self, x: Tensor) -> Tensor:
         return self.backbone(x if self.no_channel_last else x.to(memory_format=torch.channels_last))
 
@@ -160,12 +174,13 @@ class _Equivariant:
         indexes, crops, targets = batch
         crops = [crops] if isinstance(crops, Tensor) else list(crops)
         source, params = crops[0 if self.essl_views is not None else config.view], None
+        gen = self._essl_generator(source.device, batch_idx)
         if self.essl_views is not None:
             with torch.autocast(source.device.type, enabled=False), torch.no_grad():
-                crops, params = self.essl_views(source)
+                crops, params = self.essl_views(source, gen)
         if objectives is not None:  # unchanged unless an objective acts on the views (essl.source: views)
             large = self.num_large_crops
-            crops = [*objectives.prepare_views(crops[:large]), *crops[large:]]
+            crops = [*objectives.prepare_views(crops[:large], gen), *crops[large:]]
         self._essl_outs = [] if objectives is not None else None
         try:
             out = super().training_step([indexes, crops, targets], batch_idx)  # type: ignore[misc]
@@ -177,13 +192,14 @@ class _Equivariant:
         extra = None
         if "extra" in objectives.requires:
             with torch.autocast(source.device.type, enabled=False), torch.no_grad():
-                extra, _ = self._essl_extra(min(source.shape[-2:]))(source.detach())
+                extra, _ = self._essl_extra(min(source.shape[-2:]))(source.detach(), gen)
         inputs = StepInputs(
             backbone=self._essl_backbone,
             extra=extra,
             features=(first[0]["feats"], first[1]["feats"]) if len(first) == 2 else None,
             embeddings=(first[0]["z"], first[1]["z"]) if len(first) == 2 and "z" in first[0] else None,
             params=None if params is None else (params[0], params[1]),
+            generator=gen,
         )
         result = objectives(inputs)
         self.log_dict(log_keys(result.logs, "train"), on_epoch=True, sync_dist=True)

@@ -64,7 +64,7 @@ from benchmarks.toolkit.data import LabelledImages, load_fashion_mnist
 from benchmarks.toolkit.options import add_run_options, parse_seeds, positive_int, reported, set_threads
 from benchmarks.toolkit.pretrain import PretrainConfig, pretrain
 from benchmarks.toolkit.probe import knn_accuracy, linear_accuracy
-from benchmarks.toolkit.report import check_output_dir, pyplot, replacing, save_figure
+from benchmarks.toolkit.report import check_output_dir, pyplot, replacing, save_figure, to_json
 from benchmarks.toolkit.study import paired_difference, random_init_accuracy, run_study, write_study
 
 #: The headline's report, whose validation choices every row takes.
@@ -99,13 +99,16 @@ def headline_choices(path: Path | str = HEADLINE) -> dict[str, Any]:
         raise ValueError(f"`--headline` {path}: not a Fashion-MNIST headline report ({err!r})") from err
 
 
-def rows(sizes: Sizes, chosen: Mapping[str, Any], epochs: int | None = None) -> dict[str, PretrainConfig]:
-    """SimCLR and every variant of :data:`VARIANTS` with the chosen settings (``epochs`` overrides theirs)."""
+def rows(
+    sizes: Sizes, chosen: Mapping[str, Any], epochs: int | None = None, variants: Sequence[str] = tuple(VARIANTS)
+) -> dict[str, PretrainConfig]:
+    """SimCLR and each of ``variants`` (names of :data:`VARIANTS`) with the chosen settings (``epochs`` overrides
+    theirs)."""
     scale, n = chosen["scale"], epochs or chosen["epochs"]
     block = {"transform": "rotation", "lambda": chosen["lambda_simclr"]}
     return {
         BASE: recipe(sizes, scale, n),
-        **{name: recipe(sizes, scale, n, essl={**block, **keys}) for name, keys in VARIANTS.items()},
+        **{name: recipe(sizes, scale, n, essl={**block, **VARIANTS[name]}) for name in variants},
     }
 
 
@@ -157,7 +160,7 @@ def verdict(payload: Mapping[str, Any]) -> dict[str, Any]:
     paired, costs = payload["paired"], payload["costs"]
     ref_lo, ref_hi = paired[REFERENCE]["linear"]["ci95"]
     keeps = []
-    for name in VARIANTS:
+    for name in payload["variants"]:
         lo, hi = paired[name]["linear"]["ci95"]
         if lo > 0 and lo <= ref_hi and hi >= ref_lo:
             keeps.append(name)
@@ -176,14 +179,18 @@ def benchmark(
     progress: bool = True,
     workers: int = 1,
     train_size: int = TRAIN_SIZE,
+    variants: Sequence[str] = tuple(VARIANTS),
 ) -> dict[str, Any]:
     """Measure the costs, then train and probe every row for every seed; returns the payload (also written)."""
     started = time.perf_counter()
     check_output_dir(out, FILES)
     if len(seeds) < 2:
         raise ValueError(f"`--seeds` needs at least 2 seeds for a paired confidence interval, got {list(seeds)}")
+    unknown = sorted(set(variants) - set(VARIANTS))
+    if unknown or REFERENCE not in variants:
+        raise ValueError(f"`--variants` must name the reference and rows of {sorted(VARIANTS)}, got {list(variants)}")
     chosen = headline_choices(headline)
-    configs = rows(sizes, chosen, epochs)
+    configs = rows(sizes, chosen, epochs, variants)
     test: LabelledImages = load_fashion_mnist(data, train_size, limit=sizes.limit)
     with torch.random.fork_rng(devices=[]):
         threads = torch.get_num_threads()
@@ -203,7 +210,7 @@ def benchmark(
             p: paired_difference(results[BASE]["probes"][p]["accuracies"], results[name]["probes"][p]["accuracies"])
             for p in probes
         }
-        for name in VARIANTS
+        for name in variants
     }
     floor = random_init_accuracy(test, sizes.width, seeds, device)
     settings = {
@@ -211,7 +218,7 @@ def benchmark(
         "train_size": len(test.train_x),
         "epochs": configs[BASE].epochs,
         "chosen": chosen,
-        "variants": VARIANTS,
+        "variants": {name: VARIANTS[name] for name in variants},
         "knn": {"k": KNN_K, "temperature": KNN_TEMPERATURE},
         "width": sizes.width,
         "batch_size": sizes.batch_size,
@@ -233,6 +240,35 @@ def benchmark(
     )
     payload["verdict"] = verdict(payload)
     text = render(payload, Path(out))
+    print(text)
+    return payload
+
+
+def recost(path: Path | str, rounds: int = 5) -> dict[str, Any]:
+    """Measure the rows' costs of the run reported in ``path`` again (on the machine as it is now, for a run whose
+    own measurement other work disturbed), keep the first measurement as ``costs_in_run``, and rewrite the report."""
+    path = Path(path)
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+        chosen, names = payload["chosen"], list(payload["variants"])
+        sizes = dataclasses.replace(FULL, width=payload["width"], batch_size=payload["batch_size"])
+    except (OSError, KeyError, json.JSONDecodeError) as err:
+        raise ValueError(f"`--recost` {path}: not a cheap_essl report ({err!r})") from err
+    configs = rows(sizes, chosen, payload["epochs"], names)
+    images = load_fashion_mnist(None, TRAIN_SIZE).train_x
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        costs = step_costs(configs, images, steps=12, rounds=rounds)
+    finally:
+        torch.set_num_threads(threads)
+    payload.setdefault("costs_in_run", payload["costs"])
+    payload["costs"] = costs
+    payload["costs_measured"] = f"again after the run, {time.strftime('%Y-%m-%d %H:%M')}, {rounds} rounds"
+    payload["verdict"] = verdict(payload)
+    with replacing(path) as tmp:
+        tmp.write_text(to_json(payload) + "\n", encoding="utf-8")
+    text = render(payload, path.parent)
     print(text)
     return payload
 
@@ -259,13 +295,13 @@ def report(payload: Mapping[str, Any]) -> str:
         *accuracy_table(rows_, payload["random_init"]),
         "",
         "Paired difference variant - SimCLR (same seed: same initialisation, data order and SSL views), points, mean "
-        "[95 % t-interval], and the cost over the SimCLR step measured in this run:",
+        "[95 % t-interval], and each row's cost over the SimCLR step:",
         "",
         "| variant | linear probe | k-NN probe | step time | step-time ratio | saved for backward | memory ratio |",
         "|---|---|---|---:|---:|---:|---:|",
         f"| SimCLR | | | {costs[BASE]['step_ms']:.1f} ms | 1.00x | {costs[BASE]['saved_mb']:.1f} MiB | 1.00x |",
     ]
-    for name in VARIANTS:
+    for name in payload["variants"]:
         c = costs[name]
         lines.append(
             f"| {name} | {ci(paired[name]['linear'])} | {ci(paired[name]['knn'])} | {c['step_ms']:.1f} ms | "
@@ -289,7 +325,13 @@ def report(payload: Mapping[str, Any]) -> str:
         f" the test set not read): crop scale {chosen['scale']:g}, lambda {chosen['lambda_simclr']:g}, linear-probe "
         f"L2 penalty {chosen['probe_weight_decay']:g}; the variants' knobs set beforehand. Step time: the median of "
         "interleaved training steps on one thread; saved for backward: the largest sum over a step of the tensors "
-        "autograd keeps for the backward pass (the activation memory).",
+        "autograd keeps for the backward pass (the activation memory)"
+        + (
+            f"; measured {payload['costs_measured']} (`--recost`: the in-run measurement, kept as `costs_in_run` in "
+            "the JSON, shared the machine with other work)."
+            if payload.get("costs_measured")
+            else "."
+        ),
         "",
         f"Wall time {payload['wall_seconds']:.0f} s, {payload.get('workers', 1)} process(es) of 1 torch thread.",
     ]
@@ -301,7 +343,7 @@ def plot_tradeoff(path: Path, payload: Mapping[str, Any]) -> None:
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharex=True)
     for ax, probe in zip(axes, ("linear", "knn"), strict=True):
-        for name in VARIANTS:
+        for name in payload["variants"]:
             d, x = payload["paired"][name][probe], payload["costs"][name]["step_ratio"]
             lo, hi = d["ci95"]
             mean = 100 * d["mean"]
@@ -324,6 +366,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=positive_int, default=1, help="runs at once, one process each (CPU)")
     p.add_argument("--train-size", type=positive_int, default=TRAIN_SIZE, help="pre-training images (default 5000)")
     p.add_argument("--epochs", type=positive_int, default=None, help="epochs (default: the headline's choice)")
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS), metavar="NAME", help="the rows beside SimCLR")
+    p.add_argument("--recost", metavar="JSON", default=None, help="measure the costs of a report again and rewrite it")
+    p.add_argument("--render", metavar="JSON", default=None, help="rewrite the tables and the plot of a report")
     add_run_options(p, "benchmarks/results/cheap_essl", "smoke run: 128 images, 1 epoch, a tiny CNN, 2 seeds")
     return p
 
@@ -332,6 +377,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; a mistake in the options, the data or ``--out`` prints one line and returns 2."""
     args = build_parser().parse_args(argv)
     set_threads(args.threads)
+    if args.recost:
+        return reported("benchmarks.cheap_essl", lambda: recost(args.recost))
+    if args.render:
+        path = Path(args.render)
+        return reported("benchmarks.cheap_essl", lambda: print(render(json.loads(path.read_text()), path.parent)))
     return reported(
         "benchmarks.cheap_essl",
         lambda: benchmark(
@@ -345,6 +395,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             progress=not args.no_progress,
             workers=args.workers,
             train_size=args.train_size,
+            variants=args.variants,
         ),
     )
 

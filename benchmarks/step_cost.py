@@ -66,7 +66,7 @@ from benchmarks.toolkit.resnet import CifarResNet18
 from benchmarks.toolkit.simclr import info_nce_cross_view, nt_xent
 from benchmarks.toolkit.views import output_shape
 from essl_aug import EquivariantTransform
-from essl_aug.objectives import ESSL, Objectives
+from essl_aug.objectives import ESSL, ESSLOnViews, Objectives
 from essl_aug.transform import Mode
 from essl_aug.views import TwoViews, ViewPipeline
 
@@ -96,6 +96,12 @@ class Variant:
     mode: Mode | None = None
     balanced: bool = False
     full_size: bool = False
+    #: E-SSL on this share of the batch (``ESSL(batch_fraction=...)``).
+    fraction: float = 1.0
+    #: The extra view's side in pixels instead of the recipe's (a smaller view).
+    extra_px: int | None = None
+    #: No extra view: both SSL views turned alike, the head on their features (:class:`ESSLOnViews`).
+    on_views: bool = False
 
 
 VARIANTS = (
@@ -116,6 +122,26 @@ VARIANTS = (
         "1 random,\nfull",
         "random",
         full_size=True,
+    ),
+    Variant(
+        "quarter_all", "+ E-SSL, all 4 rotations of a quarter of the batch", "all 4,\n1/4 batch", "all", fraction=0.25
+    ),
+    Variant(
+        "quarter_one",
+        "+ E-SSL, 1 rotation (balanced) of a quarter of the batch",
+        "1 balanced,\n1/4 batch",
+        "random",
+        balanced=True,
+        fraction=0.25,
+    ),
+    Variant("small_all", "+ E-SSL, all 4 rotations, 8 px view", "all 4,\n8 px", "all", extra_px=8),
+    Variant(
+        "on_views",
+        "+ E-SSL on the SSL views turned alike (no extra view)",
+        "views\nturned",
+        "random",
+        balanced=True,
+        on_views=True,
     ),
 )
 VARIANT_NAMES = tuple(v.name for v in VARIANTS)
@@ -157,11 +183,11 @@ class _Setup:
     channels: int = 3
 
 
-def _setup(model: str, full_size: bool) -> _Setup:
-    """``model``'s recipe, with the extra view at full size or at the recipe's size."""
+def _setup(model: str, full_size: bool, extra_px: int | None = None) -> _Setup:
+    """``model``'s recipe, with the extra view at full size, at ``extra_px`` or at the recipe's size."""
     if model == "resnet18":
         ref = Recipe()
-        extra = ref.extra_view(32 if full_size else None)
+        extra = ref.extra_view(32 if full_size else extra_px)
         resnet = CifarResNet18(width=ref.width)
         return _Setup(
             backbone=resnet,
@@ -183,7 +209,8 @@ def _setup(model: str, full_size: bool) -> _Setup:
         cfg = PretrainConfig()
         data = DATASETS["digits" if model == "demo_cnn" else "fashion-mnist"]
         px, channels = data.size, data.channels
-        block = cfg.block if not full_size else dataclasses.replace(cfg, essl={"crop_size": px}).block
+        size = px if full_size else extra_px
+        block = cfg.block if size is None else dataclasses.replace(cfg, essl={"crop_size": size}).block
         extra = block.extra_view(px, photometric=cfg.extra_photometric, normalize=None)
         net = SmallCNN(channels, _DEMO_WIDTH)
         return _Setup(
@@ -217,14 +244,17 @@ def build_step(model: str, variant: Variant, batch: int, seed: int = 0) -> StepC
     """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        r = _setup(model, variant.full_size)
+        r = _setup(model, variant.full_size, variant.extra_px)
         backbone, proj = r.backbone, r.projector
         gen = torch.Generator().manual_seed(seed)
         essl: ESSL | None = None
         params = [*backbone.parameters(), *proj.parameters()]
-        if variant.mode is not None:
+        if variant.on_views:
+            essl = ESSLOnViews(FAMILY, r.features, weight=r.weight, hidden=r.head_hidden, balanced=variant.balanced)
+            params += list(essl.parameters())
+        elif variant.mode is not None:
             transform = EquivariantTransform(FAMILY, mode=variant.mode, balanced=variant.balanced)
-            essl = ESSL(transform, r.features, weight=r.weight, hidden=r.head_hidden)
+            essl = ESSL(transform, r.features, weight=r.weight, hidden=r.head_hidden, batch_fraction=variant.fraction)
             params += list(essl.parameters())
         shape = (batch, r.channels, r.image_px, r.image_px)
         if r.uint8:
@@ -253,15 +283,20 @@ def build_step(model: str, variant: Variant, batch: int, seed: int = 0) -> StepC
         )
 
     transform_call: Callable[[], object] | None = None
-    if essl is not None:
+    if isinstance(essl, ESSLOnViews):
+        made = views(data, torch.Generator().manual_seed(seed + 1))[0]
+        transform_call = partial(essl.prepare_views, made, gen)
+    elif essl is not None:
         extra_view = extra(data, torch.Generator().manual_seed(seed + 1))[0]
+        if variant.fraction < 1:
+            extra_view = extra_view[: max(1, math.ceil(variant.fraction * batch))]
         transform_call = partial(essl.transform, extra_view, gen)
     return StepCase(
         model=model,
         variant=variant,
         batch=batch,
         image_px=r.image_px,
-        essl_px=None if essl is None else r.essl_px,
+        essl_px=None if essl is None or variant.on_views else r.essl_px,
         head_hidden=None if essl is None else r.head_hidden,
         channels=r.channels,
         backbone=backbone,
@@ -332,6 +367,8 @@ def run(args: argparse.Namespace) -> dict:
             "label": case.variant.label,
             "mode": case.variant.mode,
             "balanced": case.variant.balanced,
+            "batch_fraction": case.variant.fraction,
+            "on_views": case.variant.on_views,
             "batch": case.batch,
             "image_px": case.image_px,
             "essl_px": case.essl_px,
@@ -399,8 +436,8 @@ def table(report: dict) -> str:
         "|---|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for row in report["results"]:
-        essl = row["essl_px"] is not None
-        view = f"{row['essl_px']} px" if essl else "-"
+        essl = row["variant"] != "simclr"
+        view = f"{row['essl_px']} px" if row["essl_px"] is not None else "(the SSL views)" if essl else "-"
         head = "-".join(str(h) for h in row["head_hidden"]) if essl else "-"
         t_ms = f"{row['transform_ms']:.3f}" if essl else "-"
         share = f"{100 * row['transform_share']:.2g} %" if essl else "-"

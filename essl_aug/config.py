@@ -1,32 +1,35 @@
 """The ``essl:`` block: one schema and one registry of objectives, read by every adapter and the benchmarks.
 
-=================  =============  =====================================================================================
-key                default        meaning
-=================  =============  =====================================================================================
-``lambda``         ``0.4``        weight of the E-SSL term (the paper's lambda); ``0`` switches it off
-``transform``      ``rotation``   a family name, a list of names (a product), ``{"name": ..., **options}``, or a
-                                  continuous transformation's name (``random_rotation``, ``gaussian_blur``, ``zoom``)
-``mode``           ``all``        ``all``: every element for every image (reference); ``random``: one per image
-``balanced``       ``false``      ``random`` mode: every element on an equal share of the batch
-``num_per_batch``  ``null``       ``all`` mode: that many distinct elements per step (e.g. 8 of the 24 jigsaws)
-``batch_fraction`` ``1``          E-SSL on that fraction of the batch's images (the first ``ceil(f * B)``): cheaper
-``hidden_dim``     ``2048``       the head's width: ``in-h-h-K`` (reference), or a list of hidden widths
-``crop_size``      ``null``       the extra view's size; ``null``: the reference (half the SSL views' size up to 64 px,
-                                  else 96)
-``crop_scale``     ``null``       the extra view's crop area range; ``null``: the reference ((0.2, 1) or (0.05, 0.14));
-                                  the extra view is not flipped when the family holds the horizontal mirror (``hflip``,
-                                  ``d4``), whose label a random flip would hide
-``source``         ``gpu``        the extra view is made on the device (:func:`essl_aug.views.extra_view`) from the
-                                  un-augmented images (with ``views``) or from SSL view ``view``; ``views``: no extra
-                                  view, both SSL views get one element per image and the head reads their features
-                                  (:class:`~essl_aug.objectives.essl.ESSLOnViews`, ``mode`` ``random``)
-``view``           ``0``          which SSL view the extra view is derived from (without ``views``)
-``views``          ``null``       the two SSL views made on the device by a recipe (``simclr``, ``byol``, or ``{name:
-                                  byol, size: 32, **options}``), whose parameters go to the objectives
-``objectives``     ``null``       more objectives by name with their options (``{augself: {weight: 1.0}}``; an entry may
-                                  name its class with ``objective:``, e.g. ``{angle: {objective: essl, transform:
-                                  random_rotation}}``)
-=================  =============  =====================================================================================
+==================  =============  =====================================================================================
+key                 default        meaning
+==================  =============  =====================================================================================
+``lambda``          ``0.4``        weight of the E-SSL term (the paper's lambda); ``0`` switches it off
+``transform``       ``rotation``   a family name, a list of names (a product), ``{"name": ..., **options}``, or a
+                                   continuous transformation's name (``random_rotation``, ``gaussian_blur``, ``zoom``)
+``mode``            ``all``        ``all``: every element for every image (reference); ``random``: one per image
+``balanced``        ``false``      ``random`` mode: every element on an equal share of the batch
+``num_per_batch``   ``null``       ``all`` mode: that many distinct elements per step (e.g. 8 of the 24 jigsaws)
+``batch_fraction``  ``1``          E-SSL on that fraction of the batch's images (the first ``ceil(f * B)``): cheaper
+``hidden_dim``      ``2048``       the head's width: ``in-h-h-K`` (reference), or a list of hidden widths
+``crop_size``       ``null``       the extra view's size; ``null``: the reference (half the SSL views' size up to 64 px,
+                                   else 96)
+``crop_scale``      ``null``       the extra view's crop area range; ``null``: the reference ((0.2, 1) or (0.05, 0.14));
+                                   the extra view is not flipped when the family holds the horizontal mirror (``hflip``,
+                                   ``d4``), whose label a random flip would hide
+``source``          ``gpu``        the extra view is made on the device (:func:`essl_aug.views.extra_view`) from the
+                                   un-augmented images (with ``views``) or from SSL view ``view``; ``views``: no extra
+                                   view, both SSL views get one element per image and the head reads their features
+                                   (:class:`~essl_aug.objectives.essl.ESSLOnViews`, ``mode`` ``random``)
+``view``            ``0``          which SSL view the extra view is derived from (without ``views``)
+``views``           ``null``       the two SSL views made on the device by a recipe (``simclr``, ``byol``, or ``{name:
+                                   byol, size: 32, **options}``), whose parameters go to the objectives
+``objectives``      ``null``       more objectives by name with their options (``{augself: {weight: 1.0}}``; an entry
+                                   may name its class with ``objective:``, e.g. ``{angle: {objective: essl,
+                                   transform: random_rotation}}``)
+``seed``            ``null``       the step's draws (views, extra view, labels) from
+                                   :class:`~essl_aug.streams.StepStreams` of this seed, keyed by (rank, epoch, step):
+                                   distinct per rank, the same after a resume; ``null``: torch's global generator
+==================  =============  =====================================================================================
 
 :meth:`ESSLConfig.from_mapping` checks a block (errors name the ``essl.<key>`` at fault and the fix); the objectives
 by name are :data:`OBJECTIVES` (:func:`register_objective` adds one). ``lambda`` is read by key: ``cfg.essl.lambda`` is
@@ -101,6 +104,7 @@ DEFAULTS: dict[str, Any] = {
     "view": 0,
     "views": None,
     "objectives": None,
+    "seed": None,
 }
 SOURCES = ("gpu", "views")
 #: How a training step provides each input an objective may need (for the errors).
@@ -242,6 +246,7 @@ class ESSLConfig:
     view: int = 0
     views: dict[str, Any] | None = None
     objectives: dict[str, dict[str, Any]] = field(default_factory=dict)
+    seed: int | None = None
     #: The E-SSL transformation, built once from ``transform``.
     transformation: Any = field(default=None, compare=False, repr=False)
 
@@ -310,6 +315,10 @@ class ESSLConfig:
                     "essl.source: views draws one element per image for both SSL views (mode random, the whole "
                     "batch): drop essl.mode: all, essl.num_per_batch and essl.batch_fraction."
                 )
+            mode = "random"  # what it does (the filled block says so)
+        seed = merged["seed"]
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+            raise ValueError(f"essl.seed must be null or an integer >= 0 (the step streams' seed), got {seed!r}.")
         transform = _transform(merged["transform"])
         return cls(
             weight=_core("lambda", check_weight, merged["lambda"]),
@@ -325,6 +334,7 @@ class ESSLConfig:
             view=view,
             views=views,
             objectives=objectives,
+            seed=seed,
             transformation=_core("transform", build_transformation, transform),
         )
 
@@ -359,6 +369,7 @@ class ESSLConfig:
             "view": self.view,
             "views": copy.deepcopy(self.views),
             "objectives": copy.deepcopy(self.objectives) or None,
+            "seed": self.seed,
         }
 
     def build_views(self, size: int | None) -> TwoViews | None:

@@ -356,11 +356,13 @@ def rotate(x: Tensor, angle: Tensor, fill: float = 0.0) -> Tensor:
     ``align_corners=False``); with ``s`` the bilinear mix of the pixels inside (outside ones count 0) and ``m`` the
     same mix of an all-ones image, the output is ``m * (s - fill) + fill`` (torchvision's border rule). ``fill`` is
     a fraction of the range (``255 * fill`` for uint8). float32 and float64 are computed in their dtype, the others in
-    float32 (uint8 rounded half to even).
+    float32 (uint8 rounded half to even); the angle's cosine and sine are rounded from float64, as torchvision's
+    matrix. A multiple of a half turn, and of a quarter turn for square images, is an exact pixel move (torchvision's
+    ``rot90`` fast path).
 
     Example:
         >>> x = torch.rand(1, 3, 8, 8)
-        >>> torch.allclose(rotate(x, torch.tensor([90.0])), torch.rot90(x, 1, dims=(-2, -1)), atol=1e-5)
+        >>> torch.equal(rotate(x, torch.tensor([90.0])), torch.rot90(x, 1, dims=(-2, -1)))
         True
     """
     if not angle.is_floating_point():
@@ -373,8 +375,11 @@ def rotate(x: Tensor, angle: Tensor, fill: float = 0.0) -> Tensor:
         return rotate90(x, angle)
     batch, _, height, width = x.shape
     compute = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
-    radians = torch.deg2rad(angle.to(compute))
-    cos, sin = torch.cos(radians), torch.sin(radians)
+    # The angle's cosine and sine in float64 where the device has it, then rounded to the compute dtype: torchvision
+    # builds its matrix in float64 on the host and rounds it the same way.
+    wide = torch.float64 if x.device.type != "mps" else compute
+    radians = torch.deg2rad(angle.to(wide))
+    cos, sin = torch.cos(radians).to(compute), torch.sin(radians).to(compute)
     zero = torch.zeros_like(cos)
     # Source = [[cos, -sin], [sin, cos]] @ output, in pixels about the centre (y down): counter-clockwise on screen.
     # torchvision's _affine_grid arithmetic (pixel-centred coordinates, rotated, then normalised by half the size).
@@ -393,8 +398,16 @@ def rotate(x: Tensor, angle: Tensor, fill: float = 0.0) -> Tensor:
     )
     value = fill * 255.0 if x.dtype == torch.uint8 else fill
     y = sampled[:, -1:] * (sampled[:, :-1] - value) + value
-    y = y.round().clamp(0, 255) if x.dtype == torch.uint8 else y
-    return stored_like(y.to(x.dtype), x)
+    y = (y.round().clamp(0, 255) if x.dtype == torch.uint8 else y).to(x.dtype)
+    # Exact multiples of a half turn (of a quarter turn for square images) are exact pixel moves, as in torchvision.
+    turns = torch.remainder(angle.to(wide), 360.0)
+    exact = (turns == 0) | (turns == 180)
+    if height == width:
+        exact = exact | (turns == 90) | (turns == 270)
+        moved = rotate90(x, torch.where(exact, torch.round(turns / 90).long() % 4, 0))
+    else:
+        moved = torch.where((turns == 180).view(-1, 1, 1, 1), x.flip(-2, -1), x)
+    return stored_like(torch.where(exact.view(-1, 1, 1, 1), moved, y), x)
 
 
 def resample_weights(start: Tensor, length: Tensor, in_size: int, out_size: int, antialias: bool) -> Tensor:

@@ -10,6 +10,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from essl_aug import EquivarianceLoss, EquivariantTransform
+from essl_aug.streams import StepStreams
+from essl_aug.views import simclr
 
 
 class _Branch(nn.Module):
@@ -41,6 +43,12 @@ def run(rank: int, world: int, init_file: str, out_dir: str, seed: int) -> None:
         torch.manual_seed(seed + 1)
         second_stream = torch.cat([restarted.sample_labels(30, "cpu") for _ in range(3)])
 
+        # The views of step (epoch 1, step 3) from the run's step streams: the rank comes from torch.distributed.
+        images = torch.rand(4, 3, 12, 12, generator=torch.Generator().manual_seed(seed))  # the same images
+        streams = StepStreams(seed)
+        (stream_view, _), stream_params = simclr(8)(images, streams.generator(1, 3))
+        stream_boxes = stream_params[0]["resized_crop"].box
+
         torch.manual_seed(seed)
         model = _Branch()
         local = copy.deepcopy(model)
@@ -56,6 +64,9 @@ def run(rank: int, world: int, init_file: str, out_dir: str, seed: int) -> None:
                 "shared_labels": shared_labels,
                 "first_stream": first_stream,
                 "second_stream": second_stream,
+                "stream_view": stream_view,
+                "stream_boxes": stream_boxes,
+                "stream_rank": torch.tensor(streams.rank),
                 "loss": loss.detach(),
                 "synced_head_grad": flat(model),
                 "local_head_grad": flat(local),

@@ -232,10 +232,10 @@ def essl_config(block: ESSLConfig | Mapping[str, Any] | None) -> ESSLConfig:
     if block is None:
         block = {"lambda": 0.0}
     config = block if isinstance(block, ESSLConfig) else ESSLConfig.from_mapping(block, ESSL_DEFAULTS)
-    if config.views is not None:
+    if config.views is not None or config.seed is not None:
         raise ValueError(
-            "essl.views: the toolkit makes the SSL views itself (PretrainConfig.view) and the extra view from the "
-            "batch; leave the key out"
+            "essl.views / essl.seed: the toolkit makes the SSL views itself (PretrainConfig.view), the extra view "
+            "from the batch, and seeds its streams with PretrainConfig.seed; leave both keys out"
         )
     if config.objectives:
         raise ValueError(

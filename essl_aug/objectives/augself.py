@@ -127,10 +127,10 @@ def select_groups(
 
     Args:
         groups: group names (keys of :data:`GROUPS`, or the augmentation names they map to), at least one.
-        augmentations: the augmentations that made the views (their settings enter the relative targets, e.g.
-            the colour jitter's ranges normalise its factors); the groups it does not cover, and all when None,
-            take :func:`default_augmentations`. Give the views' pipeline when its settings differ from SimCLR's
-            defaults (``jitter_strength``, another recipe).
+        augmentations: the augmentations that made the views; the groups it does not cover, and all when None,
+            take :func:`default_augmentations`. The targets come from the views' parameters, which carry what
+            normalises them (the colour jitter's ranges, the crop's input size), so a pipeline with other settings
+            than SimCLR's (``jitter_strength``, another recipe) gets its own normalisation either way.
         owner: the objective's name, for the error messages.
 
     Example:

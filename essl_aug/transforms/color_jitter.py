@@ -8,7 +8,10 @@ Parameter convention (:class:`ColorJitterParams`):
   ``h`` gives ``[-h, h]``); the identity values ``1, 1, 1, 0`` where ``applied`` is False.
 - ``order`` (B, 4) int64: a permutation of ``0..3`` (op indices, 0 brightness ... 3 hue) in the order applied,
   uniform over the 24 permutations as torchvision's ``ColorJitter`` draws it (``torch.randperm(4)``), but per image;
-  ``0, 1, 2, 3`` where ``applied`` is False.
+  ``0, 1, 2, 3`` where ``applied`` is False;
+- ``ranges`` (B, 4, 2) float32: the ``(min, max)`` each factor was drawn from (the jitter that made the view), so
+  that the targets are normalised by the ranges that made the views, whatever object computes them; ``None`` in
+  hand-made parameters, which then take the ranges of the transformation computing the target.
 
 An op whose factor is its identity value (a range of zero width, e.g. ``hue=0``) is skipped, as torchvision's
 ``ColorJitter`` skips the ops it was built without.
@@ -16,7 +19,8 @@ An op whose factor is its identity value (a range of zero width, e.g. ``hue=0``)
 Target and relative target follow AugSelf (Lee et al., NeurIPS 2021; hankook/AugSelf ``transforms.py``,
 ``_extract_w`` for ``ColorJitter``, and ``extract_diff``): per view ``(factor - 1) / (max - min)`` of the factor's
 range for brightness, contrast and saturation and ``hue / (max - min)`` for hue, 0 where not applied (and for a
-range of zero width); the relative target is view a's minus view b's.
+range of zero width), the range being the one the view was drawn from (``ranges``); the relative target is view a's
+minus view b's.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ class ColorJitterParams(Params):
 
     factors: Tensor
     order: Tensor
+    ranges: Tensor | None = None
 
 
 def factor_range(value: float | Sequence[float], name: str, hue: bool = False) -> tuple[float, float]:
@@ -140,15 +145,27 @@ class ColorJitter(Transformation[ColorJitterParams]):
         factors = torch.where(applied.view(-1, 1), drawn, identity)
         # argsort of i.i.d. uniform keys: each of the 24 orders equally likely, per image
         order = torch.where(applied.view(-1, 1), keys.argsort(dim=1), torch.arange(4, device=keys.device))
-        return ColorJitterParams(applied=applied, factors=factors, order=order)
+        return ColorJitterParams(applied=applied, factors=factors, order=order, ranges=self._ranges(batch, device))
+
+    def _ranges(self, batch: int, device: torch.device) -> Tensor:
+        """(B, 4, 2) float32: this jitter's ranges for every image (filled on ``device``: no host copy)."""
+        bounds = [torch.full((batch,), v, dtype=torch.float32, device=device) for pair in self.ranges for v in pair]
+        return torch.stack(bounds, dim=1).view(batch, 4, 2)
 
     def check_params(self, params: Params, x: Tensor, name: str = "params") -> None:
         super().check_params(params, x, name)
         assert isinstance(params, ColorJitterParams)
-        if params.order.shape[1:] != (4,) or params.order.dtype != torch.int64 or params.factors.shape[1:] != (4,):
+        shapes_ok = params.order.shape[1:] == (4,) and params.factors.shape[1:] == (4,)
+        if (
+            not shapes_ok
+            or params.order.dtype != torch.int64
+            or (params.ranges is not None and params.ranges.shape[1:] != (4, 2))
+        ):
+            ranges = "" if params.ranges is None else f" and `ranges` {tuple(params.ranges.shape)}"
             raise ValueError(
-                f"`{name}` must hold `factors` (B, 4) and `order` (B, 4) int64, got {tuple(params.factors.shape)} and "
-                f"{tuple(params.order.shape)} {params.order.dtype}; draw them with `sample(x.shape, x.device)`."
+                f"`{name}` must hold `factors` (B, 4), `order` (B, 4) int64 and `ranges` (B, 4, 2) or None, got "
+                f"{tuple(params.factors.shape)} and {tuple(params.order.shape)} {params.order.dtype}{ranges}; draw "
+                "them with `sample(x.shape, x.device)`."
             )
         steps = torch.arange(4, device=params.order.device)
         self.require(
@@ -162,11 +179,10 @@ class ColorJitter(Transformation[ColorJitterParams]):
     def _target(self, params: ColorJitterParams) -> Tensor:
         """(B, 4) float32: AugSelf's normalised factors (module docstring), 0 where not applied."""
         factors = params.factors.float()
-        columns = [
-            (factors[:, k] - IDENTITY_FACTORS[k]) / (hi - lo) if hi > lo else torch.zeros_like(factors[:, k])
-            for k, (lo, hi) in enumerate(self.ranges)
-        ]
-        normalised = torch.stack(columns, dim=1)
+        ranges = self._ranges(len(factors), factors.device) if params.ranges is None else params.ranges.float()
+        width = ranges[..., 1] - ranges[..., 0]
+        identity = (torch.arange(4, device=factors.device) != 3).to(torch.float32)  # 1, 1, 1, 0
+        normalised = torch.where(width > 0, (factors - identity) / width.clamp_min(1e-12), torch.zeros_like(factors))
         return torch.where(params.applied.view(-1, 1), normalised, torch.zeros_like(normalised))
 
     def __repr__(self) -> str:

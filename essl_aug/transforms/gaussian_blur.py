@@ -2,10 +2,13 @@
 
 Parameter convention (:class:`BlurParams`): ``sigma`` (B,) float32, drawn uniformly from ``sigma`` = (min, max) (the
 SimCLR / BYOL range (0.1, 2.0) by default), 0 where ``applied`` is False. Kernel size: ``kernel_size`` when given
-(odd); otherwise SimCLR's rule, an odd kernel of about 10 % of the image side, ``2 * (min(H, W) // 20) + 1`` (23 for
-224 px, 9 for 96 px, 3 for 32 px), at least 3. Each applied image is ``torchvision``'s ``gaussian_blur(img, [k, k],
-[sigma, sigma])`` (:func:`essl_aug.functional.gaussian_blur`). (Recipes that blur with Pillow,
-``ImageFilter.GaussianBlur(radius=sigma)``, as lightly and solo-learn, set no kernel size.)
+(odd); ``"sigma"``: ``2 * ceil(3 * max sigma) + 1`` taps whatever the image size (13 for sigma up to 2), which
+blurs as Pillow's ``ImageFilter.GaussianBlur(radius=sigma)`` that lightly and solo-learn use (the measured standard
+deviation of the blur of an edge: 1.00 / 1.99 px at sigma 1 / 2, Pillow's 0.99 / 2.00, at 32 and 224 px); otherwise
+SimCLR's rule, an odd kernel of about 10 % of the image side, ``2 * (min(H, W) // 20) + 1`` (23 for 224 px, 9 for 96
+px, 3 for 32 px), at least 3, which caps the blur of small images (0.74 / 0.80 px at sigma 1 / 2 with 3 taps). Each
+applied image is ``torchvision``'s ``gaussian_blur(img, [k, k], [sigma, sigma])``
+(:func:`essl_aug.functional.gaussian_blur`).
 
 Target and relative target follow AugSelf (hankook/AugSelf ``transforms.py``, ``_extract_w`` for ``GaussianBlur``):
 per view the sigma where applied, 0 where not, (B, 1) float32; the relative target is view a's minus view b's.
@@ -13,6 +16,7 @@ per view the sigma where applied, 0 where not, (B, 1) float32; the relative targ
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -49,7 +53,8 @@ class RandomGaussianBlur(Transformation[BlurParams]):
 
     Args:
         sigma: (min, max) range of the standard deviation in pixels, or one value for a fixed sigma; > 0.
-        kernel_size: odd kernel size, or None for SimCLR's rule from the image size.
+        kernel_size: odd kernel size; ``"sigma"``: ``2 * ceil(3 * sigma[1]) + 1`` (Pillow's blur by radius, at any
+            size); None: SimCLR's rule from the image size.
         p: probability that an image is blurred.
 
     Example:
@@ -66,20 +71,26 @@ class RandomGaussianBlur(Transformation[BlurParams]):
     params_type = BlurParams
 
     def __init__(
-        self, sigma: float | Sequence[float] = (0.1, 2.0), kernel_size: int | None = None, p: float = 0.5
+        self, sigma: float | Sequence[float] = (0.1, 2.0), kernel_size: int | str | None = None, p: float = 0.5
     ) -> None:
         super().__init__(p)
         value = number_or_pair(sigma, "sigma", "(0.1, 2.0)")
         self.sigma = (value, value) if isinstance(value, float) else value
         if not self.sigma[0] > 0:
             raise ValueError(f"`sigma` must be positive (a standard deviation in pixels), got {sigma!r}.")
-        if kernel_size is not None and (
+        if kernel_size == "sigma":
+            kernel_size = 2 * math.ceil(3 * self.sigma[1]) + 1
+            self.sized_by_sigma = True
+        elif kernel_size is not None and (
             isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0
         ):
             raise ValueError(
-                f"`kernel_size` must be an odd positive integer, or None for SimCLR's rule, got {kernel_size!r}."
+                f"`kernel_size` must be an odd positive integer, 'sigma' (Pillow's blur by radius), or None for "
+                f"SimCLR's rule, got {kernel_size!r}."
             )
-        self.kernel_size = kernel_size
+        else:
+            self.sized_by_sigma = False
+        self.kernel_size: int | None = kernel_size
 
     def kernel_size_for(self, height: int, width: int) -> int:
         """The kernel size used on images of ``height`` x ``width`` pixels."""
@@ -119,4 +130,5 @@ class RandomGaussianBlur(Transformation[BlurParams]):
         return torch.where(params.applied, sigma, torch.zeros_like(sigma)).view(-1, 1)
 
     def __repr__(self) -> str:
-        return f"RandomGaussianBlur(sigma={self.sigma}, kernel_size={self.kernel_size}, p={self.p})"
+        size = "'sigma'" if self.sized_by_sigma else self.kernel_size
+        return f"RandomGaussianBlur(sigma={self.sigma}, kernel_size={size}, p={self.p})"

@@ -52,7 +52,7 @@ def _view(
         RandomHorizontalFlip(p=0.5),
         ColorJitter(brightness=b, contrast=c, saturation=s, hue=h, p=jitter_p),
         RandomGrayscale(p=grayscale),
-        RandomGaussianBlur(sigma=sigma, p=blur),
+        RandomGaussianBlur(sigma=sigma, kernel_size="sigma", p=blur),  # Pillow's blur by radius, at any size
     ]
     if solarize is not None:
         augs.append(RandomSolarize(p=solarize))
@@ -74,7 +74,8 @@ def simclr(
         size: the crops' output size (224 for ImageNet, 32 for CIFAR).
         scale: the crop's area range (``min_scale`` in lightly).
         jitter_strength: multiplies (0.8, 0.8, 0.8, 0.2), as lightly's ``cj_strength`` (0.5 for CIFAR-sized images).
-        blur: the probability of the Gaussian blur (lightly's ``gaussian_blur``; 0.0 in solo-learn's CIFAR recipe).
+        blur: the probability of the Gaussian blur (lightly's ``gaussian_blur``; 0.5 in solo-learn's CIFAR SimCLR
+            recipe, ``symmetric.yaml``).
         normalize: ``(mean, std)`` or None.
         compute_dtype: see :class:`~essl_aug.views.pipeline.ViewPipeline`.
 

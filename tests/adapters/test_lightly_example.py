@@ -69,6 +69,8 @@ def test_the_guide_counts_the_lines_its_diff_changes(path: str, diff: list[str],
     removed = sum(line.startswith("-") for line in body)
     counted = f"is {WORDS[added]} lines, {WORDS[added - removed]} added and {WORDS[removed]} changed"
     assert counted in sentence, (counted, sentence)
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert f"{WORDS[added]} lines" in readme  # the README's guide list repeats the count
 
 
 @pytest.mark.parametrize(("path", "diff", "sentence"), EDITS, ids=["loader-view", "device-views"])

@@ -29,6 +29,7 @@ from PIL import Image
 
 from essl_aug.config import OBJECTIVES
 from essl_aug.objectives import StepInputs
+from essl_aug.streams import StepStreams
 from essl_aug.views import TwoViews, extra_view, recipe
 from tests.docs.doc_blocks import doc_blocks, run_doc_block
 
@@ -354,3 +355,39 @@ def test_continuous_essl_and_predictor_by_config_in_a_lightly_step() -> None:
     assert {"train_angle_angle_error", "train_angle_cosine", "train_predictor_loss", "train_predictor_cos"} <= set(log)
     loss.backward()
     assert backbone[0].weight.grad.abs().sum() > 0 and head.weight.grad.abs().sum() > 0
+
+
+def test_the_step_with_essl_on_the_views_turns_them_and_makes_no_extra_view() -> None:
+    """``essl.source: views``: ``views()`` returns the recipe's views, both turned by one quarter turn per image, and
+    ``loss()`` runs no backbone pass of its own (no extra view)."""
+    backbone, projector, step = _step({"source": "views", "hidden_dim": 16}, torch.Generator().manual_seed(4))
+    images = torch.randint(0, 256, (B, 3, IMAGE, IMAGE), dtype=torch.uint8)
+    x0, x1 = step.views(images)
+    g = torch.Generator().manual_seed(4)
+    (v0, v1), _ = GPUViews(recipe("simclr", SIZE), generator=g)(images)
+    on_views = step.objectives.objectives["essl"]
+    labels = on_views.transform.sample_labels(B, "cpu", g)
+    for turned, view in ((x0, v0), (x1, v1)):
+        assert torch.equal(turned, torch.stack([v.rot90(int(k), (-2, -1)) for v, k in zip(view, labels, strict=True)]))
+    calls: list[int] = []
+    handle = backbone.register_forward_hook(lambda *_: calls.append(1))
+    z0, z1 = projector(backbone(x0)), projector(backbone(x1))
+    loss, log = step.training_step((z0, z1), 0)
+    handle.remove()
+    assert len(calls) == 2 and torch.isfinite(loss) and {"train_essl_ce", "train_essl_acc"} <= set(log)
+
+
+def test_the_step_with_a_seed_draws_from_its_streams_at_the_position_given() -> None:
+    images = torch.randint(0, 256, (B, 3, IMAGE, IMAGE), dtype=torch.uint8)
+    _, _, step = _step({"seed": 5, "hidden_dim": 16})
+    with pytest.raises(ValueError, match=r"essl.seed is set: call views\(images, epoch=..., step=...\)"):
+        step.views(images)
+    torch.manual_seed(0)
+    first = step.views(images, epoch=2, step=7)
+    torch.manual_seed(1)
+    again = step.views(images, epoch=2, step=7)
+    other = step.views(images, epoch=2, step=8)
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+    assert not torch.equal(first[0], other[0])
+    (expected, _), _ = GPUViews(recipe("simclr", SIZE))(images, StepStreams(5, 0).generator(2, 7))
+    assert torch.equal(first[0], expected)

@@ -164,6 +164,45 @@ def test_the_loss_is_the_methods_loss_plus_the_weighted_essl_term(method: str) -
     assert model._essl_outs is None  # nothing of the step kept past it
 
 
+def test_with_a_seed_the_step_draws_from_its_streams_not_the_global_generator() -> None:
+    """``essl.seed``: the extra view and the labels come from ``StepStreams(seed)`` at the trainer's (rank, epoch,
+    step), so the step is the same whatever the global generator holds, and another seed draws otherwise."""
+    batch = make_batch()
+
+    def step_loss(seed: int, global_seed: int, batch_idx: int = 0) -> torch.Tensor:
+        model = build("simclr", {**ESSL, "seed": seed, "mode": "random"})
+        torch.manual_seed(global_seed)
+        return model.training_step(batch, batch_idx).detach()
+
+    first = step_loss(3, 0)
+    assert torch.equal(first, step_loss(3, 1)) and not torch.equal(first, step_loss(4, 0))
+    assert not torch.equal(first, step_loss(3, 0, batch_idx=1))  # each batch of the epoch its own draws
+    model = build("simclr", {**ESSL, "seed": 3})
+    assert model.essl_config.as_mapping()["seed"] == 3 and model._essl_generator(torch.device("cpu"), 0) is not None
+
+
+@pytest.mark.parametrize("method", ["simclr", "byol"])
+def test_essl_on_the_views_turns_the_large_crops_and_reads_their_features(method: str) -> None:
+    """``essl.source: views``: the method's loss on its two crops turned alike (one quarter turn per image), plus
+    the weighted cross-entropy of the head on the method's own features of those crops (no extra view)."""
+    model = build(method, {"source": "views", "lambda": 0.4, "hidden_dim": 16})
+    plain = original(method, model)
+    batch = make_batch()
+    logged = recording(model)
+    torch.manual_seed(5)
+    loss = model.training_step(batch, 0)
+    on_views = model.essl_objectives.objectives["essl"]
+    torch.manual_seed(5)
+    labels = on_views.transform.sample_labels(B, "cpu")
+    turned = [torch.stack([c.rot90(int(k), (-2, -1)) for c, k in zip(crop, labels, strict=True)]) for crop in batch[1]]
+    base = plain.training_step([batch[0], turned, batch[2]], 0)
+    with torch.no_grad():
+        features = [model.backbone(t.to(memory_format=torch.channels_last)) for t in turned]
+        ce = F.cross_entropy(on_views.head(torch.cat(features)), labels.repeat(2))
+    torch.testing.assert_close(loss.detach(), base.detach() + 0.4 * ce, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(logged["train_essl_ce"], ce, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("method", ["simclr", "byol"])
 def test_views_on_the_device_replace_the_crops_and_feed_the_objectives(method: str, monkeypatch) -> None:
     """``essl.views``: crop 0 (the un-augmented image) makes the two views and the extra view; an objective by config

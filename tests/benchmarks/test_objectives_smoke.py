@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -13,19 +12,9 @@ pytest.importorskip("matplotlib", reason="the benchmark needs the demo extra")
 pytest.importorskip("torchvision", reason="torchvision reads Fashion-MNIST")
 
 from benchmarks import objectives
-from benchmarks.toolkit.data import find_fashion_mnist
 
 
-def test_quick_run_writes_the_rows_paired_intervals_and_choices(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    try:
-        find_fashion_mnist()
-    except FileNotFoundError as err:
-        if os.environ.get("CI"):
-            pytest.fail(f"Fashion-MNIST is required in CI: {err}")
-        pytest.skip(f"Fashion-MNIST is not installed ({err})")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # leave ~/.cache alone
+def test_quick_run_writes_the_rows_paired_intervals_and_choices(tmp_path: Path, fashion_mnist: None) -> None:
     out = tmp_path / "out"
     argv = ["--quick", "--seeds", "2", "--threads", "1", "--no-progress", "--out", str(out)]
     assert objectives.main(argv) == 0

@@ -54,7 +54,9 @@ def _check_report(report: dict, text: str) -> None:
             continue
         variant = next(v for v in step_cost.VARIANTS if v.name == row["variant"])
         assert row["mode"] == variant.mode and row["balanced"] == variant.balanced
-        assert row["essl_px"] == (row["image_px"] if variant.full_size else row["image_px"] // 2)
+        assert row["batch_fraction"] == variant.fraction and row["on_views"] == variant.on_views
+        size = row["image_px"] if variant.full_size else variant.extra_px or row["image_px"] // 2
+        assert row["essl_px"] == (None if variant.on_views else size)
         assert row["transform_ms"] > 0
         # two measured numbers: the transform call alone is a small part of the step that contains it
         assert 0 < row["transform_share"] < 1
@@ -103,24 +105,38 @@ def test_each_step_runs_the_branch_it_names_and_trains_its_head(model: str, vari
         assert not torch.equal(first, next(case.backbone.parameters()))
         return
     labels: list[Tensor] = []
-
-    def keep(_m: nn.Module, _args: object, out: tuple[Tensor, Tensor]) -> None:
-        labels.append(out[1])
-
-    case.essl.transform.register_forward_hook(keep)
     head = {k: v.detach().clone() for k, v in case.essl.head.named_parameters()}
-    case.step()
-    e = px if variant.full_size else px // 2
-    assert case.essl_px == e
-    copies = 4 if variant.mode == "all" else 1
-    assert inputs == [(batch, case.channels, px, px)] * 2 + [(copies * batch, case.channels, e, e)]
-    (got,) = labels
-    if variant.mode == "all":
-        assert torch.equal(got, torch.arange(4).repeat_interleave(batch))
-    elif variant.balanced:
-        assert torch.bincount(got, minlength=4).tolist() == [batch // 4] * 4
+    if variant.on_views:  # no extra view: the two SSL views, turned alike, are all the backbone sees
+        prepare, prepared = case.essl.prepare_views, []
+
+        def recording(views: list[Tensor], generator: torch.Generator | None = None) -> list[Tensor]:
+            prepared.append(prepare(views, generator))
+            return prepared[-1]
+
+        case.essl.prepare_views = recording  # type: ignore[method-assign]
+        case.step()
+        assert case.essl_px is None and len(prepared) == 1
+        assert inputs == [(batch, case.channels, px, px)] * 2
     else:
-        assert got.shape == (batch,)
+
+        def keep(_m: nn.Module, _args: object, out: tuple[Tensor, Tensor]) -> None:
+            labels.append(out[1])
+
+        case.essl.transform.register_forward_hook(keep)
+        case.step()
+        e = px if variant.full_size else variant.extra_px or px // 2
+        assert case.essl_px == e
+        kept = math.ceil(variant.fraction * batch)
+        copies = 4 if variant.mode == "all" else 1
+        assert inputs == [(batch, case.channels, px, px)] * 2 + [(copies * kept, case.channels, e, e)]
+        (got,) = labels
+        if variant.mode == "all":
+            assert torch.equal(got, torch.arange(4).repeat_interleave(kept))
+        elif variant.balanced:  # every element on an equal share, to one image
+            counts = torch.bincount(got, minlength=4)
+            assert int(counts.sum()) == kept and int(counts.max() - counts.min()) <= 1
+        else:
+            assert got.shape == (kept,)
     for name, after in case.essl.head.named_parameters():
         assert after.grad is not None and bool(after.grad.abs().sum() > 0), name
         assert not torch.equal(head[name], after), name

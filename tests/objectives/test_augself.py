@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -294,3 +295,27 @@ def test_a_batch_of_one_names_the_batch_norm_and_the_fixes() -> None:
 def test_symmetric_must_be_a_bool_not_a_truthy_string(flag: object) -> None:
     with pytest.raises(TypeError, match="`symmetric` must be True or False"):
         AugSelf(8, symmetric=flag)  # type: ignore[arg-type]
+
+
+def test_the_colour_targets_are_normalised_by_the_ranges_that_made_the_views() -> None:
+    """Views made with AugSelf's own jitter (0.4, 0.4, 0.4, 0.1): AugSelf without ``augmentations=`` (SimCLR's
+    ranges, twice as wide) gets the same targets as with the views' own jitter, AugSelf's ``(f - 1) / (max - min)``
+    of the ranges the factors were drawn from, not half of them."""
+    own = ColorJitter(0.4, 0.4, 0.4, 0.1, p=1.0)
+    p1, p2 = (own.sample((6, 3, 8, 8), generator=torch.Generator().manual_seed(s)) for s in (0, 1))
+    by_hand = [
+        torch.stack(
+            [(p.factors[:, k] - (0.0 if k == 3 else 1.0)) / width for k, width in enumerate((0.8, 0.8, 0.8, 0.2))], 1
+        )
+        for p in (p1, p2)
+    ]
+    default = default_augmentations()["color_jitter"]
+    assert default.ranges != own.ranges  # SimCLR's (0.8, 0.8, 0.8, 0.2) strength
+    for jitter in (default, own):
+        torch.testing.assert_close(jitter.target(p1), by_hand[0])
+        torch.testing.assert_close(
+            relative_target(jitter, {"color_jitter": p1}, {"color_jitter": p2}), by_hand[0] - by_hand[1]
+        )
+    hand_made = dataclasses.replace(p1, ranges=None)  # no ranges: the computing jitter's own
+    torch.testing.assert_close(own.target(hand_made), by_hand[0])
+    assert not torch.allclose(default.target(hand_made), by_hand[0])

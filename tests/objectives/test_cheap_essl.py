@@ -114,10 +114,12 @@ def test_the_config_keys() -> None:
     fraction = ESSLConfig.from_mapping({"batch_fraction": 0.25, "hidden_dim": [16]}).build_objectives(8)
     assert fraction is not None and fraction.objectives["essl"].batch_fraction == 0.25
     assert ESSLConfig.from_mapping({"batch_fraction": 0.25}).as_mapping()["batch_fraction"] == 0.25
+    filled = ESSLConfig.from_mapping({"source": "views"}).as_mapping()  # what an adapter writes back, re-read
+    assert filled["mode"] == "random" and ESSLConfig.from_mapping(filled).source == "views"
     for block in ({"source": "views", "mode": "all"}, {"source": "views", "batch_fraction": 0.5}):
-        with pytest.raises(ValueError, match="essl.source: views draws one element per image"):
+        with pytest.raises(ValueError, match=r"essl\.source: views draws one element per image"):
             ESSLConfig.from_mapping(block)
-    with pytest.raises(ValueError, match="essl.batch_fraction"):
+    with pytest.raises(ValueError, match=r"essl\.batch_fraction"):
         ESSLConfig.from_mapping({"batch_fraction": 2})
 
 
@@ -158,3 +160,9 @@ def test_the_training_loop_encodes_the_turned_views_once() -> None:
 def test_the_toolkit_recipe_takes_the_block() -> None:
     config = PretrainConfig(essl={"source": "views", "hidden_dim": [8]}, epochs=1, batch_size=8, width=4)
     assert {"essl/ce", "essl/acc"} <= set(pretrain(torch.rand(16, 3, 16, 16), config).history[0])
+
+
+@pytest.mark.parametrize("block", [{"views": "simclr"}, {"seed": 1}])
+def test_the_toolkit_refuses_the_keys_it_decides_itself(block: dict) -> None:
+    with pytest.raises(ValueError, match=r"essl\.views / essl\.seed: the toolkit makes the SSL views itself"):
+        PretrainConfig(essl=block)

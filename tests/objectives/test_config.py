@@ -95,6 +95,7 @@ def test_defaults_are_the_reference_objective() -> None:
         "mode",
         "balanced",
         "num_per_batch",
+        "batch_fraction",
         "hidden_dim",
         "crop_size",
         "crop_scale",
@@ -102,6 +103,7 @@ def test_defaults_are_the_reference_objective() -> None:
         "view",
         "views",
         "objectives",
+        "seed",
     }
     assert c.as_mapping() == {**DEFAULTS, "hidden_dim": [2048, 2048]}
 
@@ -203,7 +205,7 @@ def test_hidden_dim_is_one_width_twice_or_a_list(value: Any, hidden: tuple[int, 
         ({"lambda": float("nan")}, r"essl\.lambda"),
         ({"lambda": "0.4"}, r"essl\.lambda"),
         ({"mode": "every"}, r"essl\.mode must be 'all' or 'random', got 'every'"),
-        ({"source": "dataloader"}, r"essl\.source must be one of \['gpu'\]"),
+        ({"source": "dataloader"}, r"essl\.source must be one of \['gpu', 'views'\]"),
         ({"view": -1}, r"essl\.view must be a view index >= 0"),
         ({"view": True}, r"essl\.view"),
         ({"crop_size": 1}, r"essl\.crop_size must be null or an integer >= 2 \(reference CIFAR-10: 16\)"),
@@ -515,3 +517,9 @@ def test_views_normalize_in_a_block_is_checked_by_the_views() -> None:
     for given in ([[0.5] * 3, [0.2] * 3], {"mean": [0.5] * 3, "std": [0.2] * 3}):  # a pair, or lightly's dict
         block = ESSLConfig.from_mapping({"views": {"name": "simclr", "normalize": given}})
         assert block.build_views(16).pipelines[0].normalize == ((0.5,) * 3, (0.2,) * 3)
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, True, "3"])
+def test_a_bad_seed_names_the_key(seed: object) -> None:
+    with pytest.raises(ValueError, match=r"essl\.seed must be null or an integer >= 0"):
+        ESSLConfig.from_mapping({"seed": seed})

@@ -44,6 +44,16 @@ def test_reseeding_restarts_each_ranks_label_stream(two_runs: tuple[list[dict], 
     assert not torch.equal(r0["first_stream"], r1["first_stream"])  # still one stream per rank
 
 
+def test_step_streams_take_the_rank_and_differ_between_ranks(two_runs: tuple[list[dict], list[dict]]) -> None:
+    """``StepStreams(seed)`` on each rank of a gloo group: the rank from torch.distributed, the same images made into
+    other views on each rank (reproduced by the second run: see the last test)."""
+    r0, r1 = two_runs[0]
+    assert (int(r0["stream_rank"]), int(r1["stream_rank"])) == (0, 1)
+    assert not torch.equal(r0["stream_boxes"], r1["stream_boxes"]) and not torch.equal(
+        r0["stream_view"], r1["stream_view"]
+    )
+
+
 def test_head_gradients_are_synchronised_by_ddp(two_runs: tuple[list[dict], list[dict]]) -> None:
     r0, r1 = two_runs[0]
     assert not torch.allclose(r0["local_head_grad"], r1["local_head_grad"])  # different data per rank

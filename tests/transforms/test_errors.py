@@ -353,8 +353,10 @@ def test_a_jitter_order_that_is_not_a_permutation_is_refused(order: list[int]) -
     bad = dataclasses.replace(params, order=torch.tensor([order, [0, 1, 2, 3]]))
     with pytest.raises(ValueError, match=r"`params.order` must be a permutation of 0..3 per image"):
         jitter.apply(torch.rand(2, 3, 8, 8), bad)
-    with pytest.raises(ValueError, match=r"`params` must hold `factors` \(B, 4\) and `order` \(B, 4\) int64"):
+    with pytest.raises(ValueError, match=r"`params` must hold `factors` \(B, 4\), `order` \(B, 4\) int64"):
         jitter.apply(torch.rand(2, 3, 8, 8), dataclasses.replace(params, order=params.order.int()))
+    with pytest.raises(ValueError, match=r"and `ranges` \(B, 4, 2\) or None, .* and `ranges` \(2, 4\)"):
+        jitter.apply(torch.rand(2, 3, 8, 8), dataclasses.replace(params, ranges=params.ranges[..., 0]))
 
 
 @pytest.mark.parametrize(
