@@ -398,28 +398,15 @@ class ESSLConfig:
         ``augmentations`` (the views' recipe), ... A constructor's error is re-raised under ``essl.objectives.<name>``.
         """
         built: dict[str, Objective] = {}
-        if self.active and self.source == "views":
+        if self.active:
+            cls: type[ESSL] = ESSLOnViews if self.source == "views" else ESSL
+            options: dict[str, Any] = {"balanced": self.balanced}
+            if cls is ESSL:
+                family = {"mode": self.mode, "num_per_batch": self.num_per_batch, **options}
+                options = {"batch_fraction": self.batch_fraction}
+                options |= family if isinstance(self.transformation, Family) else {}
             built["essl"] = _core(
-                "transform",
-                ESSLOnViews,
-                self.transformation,
-                in_features,
-                weight=self.weight,
-                hidden=self.hidden,
-                balanced=self.balanced,
-            )
-        elif self.active:
-            family = isinstance(self.transformation, Family)
-            options = {"mode": self.mode, "balanced": self.balanced, "num_per_batch": self.num_per_batch}
-            built["essl"] = _core(
-                "transform",
-                ESSL,
-                self.transformation,
-                in_features,
-                weight=self.weight,
-                hidden=self.hidden,
-                batch_fraction=self.batch_fraction,
-                **(options if family else {}),
+                "transform", cls, self.transformation, in_features, weight=self.weight, hidden=self.hidden, **options
             )
         built.update(build_objectives(self.objectives, {"in_features": in_features, **context}))
         return Objectives(built) if built else None
