@@ -24,7 +24,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
-import torch.distributed as dist
 from torch import Tensor, nn
 
 from essl_aug._validation import check_generator
@@ -353,9 +352,8 @@ class EquivariantStep(nn.Module):
         check_provided(built, frozenset({"backbone", "extra", "features", "params", "embeddings"}))
         self.objectives = built
         self.generator = generator
-        #: The step streams of ``essl.seed`` (made at the first step, when the process knows its rank).
-        self.streams: StepStreams | None = None
-        self.seed = block.seed
+        #: The step streams of ``essl.seed`` (the rank read at each step), or None.
+        self.streams = None if block.seed is None else StepStreams(block.seed)
         self.params: tuple[Mapping[str, Any], Mapping[str, Any]] | None = None
         self._generator: torch.Generator | None = generator
         self._images: Tensor | None = None
@@ -384,12 +382,9 @@ class EquivariantStep(nn.Module):
         ``epoch`` and ``step`` instead: the draws then come from :class:`~essl_aug.streams.StepStreams` (distinct per
         rank, the same after a resume)."""
         check_generator(generator)
-        if self.seed is not None and generator is None:
+        if self.streams is not None and generator is None:
             if epoch is None or step is None:
                 raise ValueError("essl.seed is set: call views(images, epoch=..., step=...) with the step's position.")
-            rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
-            if self.streams is None or self.streams.rank != rank:
-                self.streams = StepStreams(self.seed, rank)
             generator = self.streams.generator(epoch, step, images.device)
         gen = generator if generator is not None else self.generator
         views, params = self.gpu_views(images, gen)

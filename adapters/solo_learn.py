@@ -92,6 +92,8 @@ class _Equivariant:
     def __init__(self, cfg: Any) -> None:
         super().__init__(cfg)  # type: ignore[call-arg]
         self.essl_config = _block(cfg)
+        seed = None if self.essl_config is None else self.essl_config.seed
+        self._essl_streams = None if seed is None else StepStreams(seed)  # the rank read at each step
         self._essl_outs: list[Mapping[str, Any]] | None = None  # the large crops' outputs, collected in a step only
         self._essl_extras: dict[int, ViewPipeline] = {}  # the extra view by the source's size
         config = self.essl_config
@@ -152,16 +154,12 @@ class _Equivariant:
         return out
 
     def _essl_generator(self, device: torch.device, batch_idx: int) -> torch.Generator | None:
-        """The step's generator with ``essl.seed`` (:class:`~essl_aug.streams.StepStreams`, keyed by the trainer's
+        """The step's generator with ``essl.seed`` (:class:`~essl_aug.streams.StepStreams`, keyed by the process's
         rank, the epoch and the batch index, which a resumed run restores; each batch of an accumulation its own),
         else None (torch's global generator)."""
-        config = self.essl_config
-        if config is None or config.seed is None:
+        streams = self._essl_streams
+        if streams is None:
             return None
-        streams = vars(self).get("_essl_streams")
-        rank = int(getattr(self, "global_rank", 0))
-        if streams is None or streams.rank != rank:
-            streams = self._essl_streams = StepStreams(config.seed, rank)
         return streams.generator(int(getattr(self, "current_epoch", 0)), int(batch_idx), device)
 
     def _essl_backbone(self, x: Tensor) -> Tensor:

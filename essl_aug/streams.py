@@ -51,7 +51,8 @@ class StepStreams:
 
     Args:
         seed: the run's seed (an integer >= 0).
-        rank: this process's rank; None: ``torch.distributed``'s when it is initialised, else 0.
+        rank: this process's rank; None: ``torch.distributed``'s at each step (when it is initialised, else 0), so
+            that streams made before the process group (as a model's are, in Lightning) still take their rank.
 
     :meth:`generator` returns the step's generator on a device (one generator per device, reseeded per call);
     :meth:`state_dict` / :meth:`load_state_dict` save and restore the seed, the rank it was made for and the last
@@ -66,11 +67,16 @@ class StepStreams:
 
     def __init__(self, seed: int = 0, rank: int | None = None) -> None:
         self.seed = _count(seed, "seed")
-        if rank is None:
-            rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
-        self.rank = _count(rank, "rank")
+        self._rank = None if rank is None else _count(rank, "rank")
         self.epoch, self.step = 0, -1
         self._generators: dict[torch.device, torch.Generator] = {}
+
+    @property
+    def rank(self) -> int:
+        """The rank the streams draw for: the given one, else ``torch.distributed``'s now (0 without a group)."""
+        if self._rank is not None:
+            return self._rank
+        return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
     def seed_of(self, epoch: int, step: int) -> int:
         """The seed of step ``step`` of epoch ``epoch`` on this rank (:func:`step_seed`)."""

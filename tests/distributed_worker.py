@@ -27,6 +27,7 @@ class _Branch(nn.Module):
 
 
 def run(rank: int, world: int, init_file: str, out_dir: str, seed: int) -> None:
+    early = StepStreams(seed)  # made before the process group, as a model's are in Lightning
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     try:
         torch.manual_seed(seed)  # the same seed on every rank, as Lightning's seed_everything does
@@ -67,6 +68,7 @@ def run(rank: int, world: int, init_file: str, out_dir: str, seed: int) -> None:
                 "stream_view": stream_view,
                 "stream_boxes": stream_boxes,
                 "stream_rank": torch.tensor(streams.rank),
+                "early_stream_rank": torch.tensor(early.rank),
                 "loss": loss.detach(),
                 "synced_head_grad": flat(model),
                 "local_head_grad": flat(local),

@@ -49,6 +49,7 @@ def test_step_streams_take_the_rank_and_differ_between_ranks(two_runs: tuple[lis
     other views on each rank (reproduced by the second run: see the last test)."""
     r0, r1 = two_runs[0]
     assert (int(r0["stream_rank"]), int(r1["stream_rank"])) == (0, 1)
+    assert (int(r0["early_stream_rank"]), int(r1["early_stream_rank"])) == (0, 1)  # made before the group
     assert not torch.equal(r0["stream_boxes"], r1["stream_boxes"]) and not torch.equal(
         r0["stream_view"], r1["stream_view"]
     )
