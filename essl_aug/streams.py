@@ -73,7 +73,7 @@ class StepStreams:
 
     @property
     def rank(self) -> int:
-        """The rank the streams draw for: the given one, else ``torch.distributed``'s now (0 without a group)."""
+        """The rank the streams draw for, the one given or else ``torch.distributed``'s now (0 without a group)."""
         if self._rank is not None:
             return self._rank
         return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
