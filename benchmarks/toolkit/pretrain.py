@@ -103,7 +103,7 @@ def pretrain_loop(
     through ``objectives.prepare_views``, a no-op unless an objective acts on them); the extra view
     ``extra(x, essl_generator)`` (``x`` itself without ``extra``) is made when an objective needs it; the
     ``objectives`` add their weighted loss, given ``StepInputs(backbone, extra, (f1, f2), (z1, z2), (p1, p2),
-    essl_generator)``; then one optimiser step (under autocast with a gradient scaler when ``amp``, CUDA only).
+    essl_generator, images=x)``; then one optimiser step (under autocast with a gradient scaler when ``amp``, CUDA only).
 
     Args:
         backbone, head: the trained modules (set to training mode here); ``optimizer`` holds their parameters
@@ -180,7 +180,7 @@ def pretrain_loop(
                 loss = ssl
                 if objectives is not None:
                     extra_view = (x if extra is None else extra(x, essl_gen)) if needs_extra else None
-                    res = objectives(StepInputs(backbone, extra_view, (f1, f2), (z1, z2), params, essl_gen))
+                    res = objectives(StepInputs(backbone, extra_view, (f1, f2), (z1, z2), params, essl_gen, images=x))
                     loss = loss + res.loss
                     logs.update(res.logs)
             optimizer.zero_grad(set_to_none=True)

@@ -30,7 +30,7 @@ from essl_aug._validation import check_generator
 from essl_aug.transforms.base import Params
 
 #: The names of the fields of :class:`~essl_aug.objectives.base.StepInputs` an objective may require.
-INPUTS = ("backbone", "extra", "features", "embeddings", "params")
+INPUTS = ("backbone", "extra", "features", "embeddings", "params", "images")
 
 
 def check_weight(weight: float) -> float:
@@ -67,6 +67,8 @@ class StepInputs:
         params: the augmentation parameters of each SSL view, ``(p1, p2)``, each ``{name: Params}`` as the
             :mod:`essl_aug.views` pipelines return them.
         generator: draws the objectives' random numbers (on the extra view's device), optional.
+        images: the un-augmented images (B, C, H, W) the two SSL views were made from, row ``i`` the views' row
+            ``i`` (for objectives that encode the original image, as EquiMod).
     """
 
     backbone: Callable[[Tensor], Tensor] | None = None
@@ -75,6 +77,7 @@ class StepInputs:
     embeddings: tuple[Tensor, Tensor] | None = None
     params: tuple[Mapping[str, Params], Mapping[str, Params]] | None = None
     generator: torch.Generator | None = None
+    images: Tensor | None = None
 
     def __post_init__(self) -> None:
         check_generator(self.generator)

@@ -98,7 +98,7 @@ def test_step_inputs_provided() -> None:
     generator = torch.Generator()
     inputs = StepInputs(extra=torch.rand(1, 3, 4, 4), params=({}, {}), generator=generator)
     assert inputs.provided() == {"extra", "params"}  # the generator is not an input an objective requires
-    assert set(INPUTS) == {"backbone", "extra", "features", "embeddings", "params"}
+    assert set(INPUTS) == {"backbone", "extra", "features", "embeddings", "params", "images"}
 
 
 @pytest.mark.parametrize("weight", [-0.1, float("nan"), float("inf"), "0.4", True, None])
