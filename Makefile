@@ -16,7 +16,7 @@ SOLO_LEARN_SRC ?= ../shared/clients/solo-learn
 SOLO_SRC := $(abspath $(SOLO_LEARN_SRC))
 SOLO_METHOD_TESTS := simclr byol barlow_twins vicreg
 
-.PHONY: setup system-deps demo test test-core test-solo solo-recipe lint typecheck check dist-check clean
+.PHONY: setup system-deps demo test test-core test-solo solo-recipe lint typecheck check dist-check clean test-spt
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,15 @@ system-deps:
 # `pip --no-deps --target` overlay beside the venv (the venv's torch untouched); its code comes from SOLO_LEARN_SRC.
 $(SOLO): scripts/install_solo_overlay.sh $(VENV)/.installed
 	scripts/install_solo_overlay.sh $(PY) $(SOLO_OVERLAY)
+	touch $@
+
+# stable-pretraining (PyPI 0.1.8) and its own examples, for the adapter's tests, as a `pip --no-deps --target` overlay
+# beside the venv (its Lightning entry point adds callbacks to every Trainer that can see it: only PYTHONPATH=overlay
+# sees it); its examples and benchmark scripts are unpacked from its source distribution into .spt-overlay/source.
+SPT_OVERLAY := $(CURDIR)/.spt-overlay
+SPT := $(SPT_OVERLAY)/.installed
+$(SPT): scripts/install_spt_overlay.sh $(VENV)/.installed
+	scripts/install_spt_overlay.sh $(PY) $(SPT_OVERLAY)
 	touch $@
 
 # The main job (benchmarks/demo.py, over the training toolkit of benchmarks/toolkit/, outside the wheel).
@@ -76,7 +85,8 @@ test-core: setup system-deps
 # package would shadow ours), run from a scratch folder, writing no bytecode into the clone. Without the clone both
 # are skipped with the reason (the overlay is not installed); under CI (CI=true) that is an error.
 SOLO_SESSION := SOLO_LEARN_SRC=$(SOLO_SRC) ESSL_SOLO_OVERLAY=$(SOLO_OVERLAY) $(PY) -m pytest -q -p no:cacheprovider \
-	tests/adapters/test_solo_learn.py tests/adapters/test_solo_learn_pretrain.py
+	tests/adapters/test_solo_learn.py tests/adapters/test_solo_learn_pretrain.py tests/adapters/test_solo_learn_resume.py \
+	tests/adapters/test_solo_learn_multicrop.py
 SOLO_OWN_TESTS := PYTHONPATH=$(SOLO_OVERLAY):$(SOLO_SRC):$(CURDIR)/tests/adapters PYTHONDONTWRITEBYTECODE=1 \
 	$(PY) -m pytest -q -p no:cacheprovider -c /dev/null --rootdir . -p solo_learn_swap_plugin \
 	$(foreach m,$(SOLO_METHOD_TESTS),$(SOLO_SRC)/tests/methods/test_$(m).py)
@@ -90,10 +100,20 @@ test-solo: setup
 	elif [ "$$CI" = true ]; then echo "error: no solo-learn clone at $(SOLO_SRC); CI runs its tests" >&2; exit 1; \
 	else echo "skipped the solo-learn tests: no solo-learn clone at $(SOLO_SRC) (set SOLO_LEARN_SRC)"; fi
 
-test: test-core test-solo
+# The stable-pretraining adapter against the real framework (the overlay on PYTHONPATH): its tests, the edit of
+# spt's own SimCLR script, a 2-process gloo DDP run, the adapter's doctests and the guide's code block. The core
+# session leaves these out (tests/adapters/conftest.py); without the overlay this session cannot run.
+SPT_SESSION := ESSL_SPT_OVERLAY=$(SPT_OVERLAY) PYTHONPATH=$(SPT_OVERLAY) $(PY) -m pytest -q -p no:cacheprovider \
+	tests/adapters/test_stable_pretraining.py tests/adapters/test_stable_pretraining_example.py \
+	tests/adapters/test_doctests.py tests/docs/test_guides.py -k stable_pretraining
+
+test-spt: setup $(SPT)
+	$(SPT_SESSION)
+
+test: test-core test-solo test-spt
 
 clean:
-	rm -rf $(VENV) .solo-overlay .solo-overlay-head .pytest_cache .ruff_cache .mypy_cache .hypothesis build dist
+	rm -rf $(VENV) .solo-overlay .solo-overlay-head .spt-overlay .pytest_cache .ruff_cache .mypy_cache .hypothesis build dist
 
 # The documentation site (Sphinx + MyST), warnings as errors: broken references and undocumented public names fail.
 .PHONY: docs
@@ -101,5 +121,6 @@ $(VENV)/.docs-installed: $(VENV)/.installed
 	$(PIP) install -q -e ".[docs]"
 	touch $@
 
-docs: $(VENV)/.docs-installed
-	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
+# The stable-pretraining overlay on the path: the adapter's Module is then documented with its real base class.
+docs: $(VENV)/.docs-installed $(SPT)
+	PYTHONPATH=$(SPT_OVERLAY) $(PY) -m sphinx -W --keep-going -b html docs docs/_build/html

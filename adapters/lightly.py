@@ -34,7 +34,7 @@ from essl_aug.objectives import Objectives, StepInputs
 from essl_aug.registry import FamilySpec
 from essl_aug.streams import StepStreams
 from essl_aug.transform import EquivariantTransform, Mode
-from essl_aug.views import TwoViews, ViewPipeline, Views, extra_view
+from essl_aug.views import MultiCrop, TwoViews, ViewPipeline, Views, extra_view
 from essl_aug.views import recipe as build_recipe
 
 try:
@@ -246,6 +246,8 @@ class GPUViews(nn.Module):
     """The two SSL views of an un-augmented batch (from :func:`~essl_aug.adapters.loader.collate_images`), made on its
     device by a recipe (``"simclr"``, ``"byol"``, or a :class:`~essl_aug.views.TwoViews`), outside autocast and
     autograd: ``(views, params)``; ``params`` feed :class:`ObjectivesLoss` (``StepInputs(params=tuple(params))``).
+    A multi-crop recipe (``"dino"``, ``"swav"``: lightly's ``DINOTransform`` on the device, ``num_local=6`` for its
+    default) gives every crop, the two global ones first; the objectives take the global crops' ``params[:2]``.
 
     Example:
         >>> views, params = GPUViews("simclr", size=16)(torch.randint(0, 256, (4, 3, 24, 24), dtype=torch.uint8))
@@ -316,7 +318,8 @@ class EquivariantStep(nn.Module):
         embedding_dim: the projector's width, for objectives that read the embeddings.
         generator: draws the views, the extra view and the labels (on the images' device); default torch's.
 
-    Make it a submodule of the model (``self.essl = EquivariantStep(self.backbone, ...)``): its heads are optimised.
+    Make it a submodule of the model (``self.essl = EquivariantStep(self.backbone, ...)``): its heads are optimised,
+    and the state of the ``essl.seed`` streams is saved with the model's ``state_dict`` (Lightning's checkpoints).
 
     Example:
         >>> backbone = nn.Sequential(nn.Conv2d(3, 8, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())
@@ -344,12 +347,17 @@ class EquivariantStep(nn.Module):
         block = ESSLConfig.from_mapping(config, {"views": "simclr"})
         self.gpu_views = GPUViews(block.build_views(size) or build_recipe("simclr", size), generator=generator)
         recipe = self.gpu_views.recipe
+        if isinstance(recipe, MultiCrop):
+            raise ValueError(
+                "EquivariantStep makes two views; for the multi-crop views of essl.views (dino, swav) use GPUViews "
+                "and ObjectivesLoss, given the global crops' features and params[:2] (the lightly guide, Multi-crop)."
+            )
         self.extra_view = block.extra_view(size, True, recipe.pipelines[0].normalize)
         context = {"augmentations": recipe, **({"embedding_dim": embedding_dim} if embedding_dim else {})}
         built = block.build_objectives(input_dim, **context)
         if built is None:
             raise ValueError("the essl block has no term to add (lambda 0 and no objectives): drop the step instead.")
-        check_provided(built, frozenset({"backbone", "extra", "features", "params", "embeddings"}))
+        check_provided(built, frozenset({"backbone", "extra", "features", "params", "embeddings", "images"}))
         self.objectives = built
         self.generator = generator
         #: The step streams of ``essl.seed`` (the rank read at each step), or None.
@@ -360,6 +368,16 @@ class EquivariantStep(nn.Module):
         self._seen: list[Tensor] | None = None
         vars(self)["_backbone"] = backbone  # not a submodule
         backbone.register_forward_hook(self._record)
+
+    def get_extra_state(self) -> dict[str, int] | None:
+        """The ``essl.seed`` streams' state (None without a seed), kept in the module's ``state_dict`` and so in
+        Lightning's checkpoints."""
+        return None if self.streams is None else self.streams.state_dict()
+
+    def set_extra_state(self, state: Any) -> None:
+        """Restore the streams' state of a ``state_dict`` (a resumed run draws from the checkpoint's seed)."""
+        if state is not None and self.streams is not None:
+            self.streams.load_state_dict(state)
 
     def _record(self, module: nn.Module, args: Any, output: Tensor) -> None:
         if self._seen is not None:
@@ -420,6 +438,7 @@ class EquivariantStep(nn.Module):
             embeddings=pair,  # type: ignore[arg-type]
             params=self.params,
             generator=self._generator,
+            images=images,
         )
         out = self.objectives(inputs)
         return out.loss, log_keys(out.logs, "train")

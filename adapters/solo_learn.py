@@ -37,7 +37,7 @@ from torch import Tensor, nn
 from essl_aug.config import ESSLConfig, check_provided, log_keys
 from essl_aug.objectives import Objectives, StepInputs
 from essl_aug.streams import StepStreams
-from essl_aug.views import TwoViews, ViewPipeline
+from essl_aug.views import MultiCrop, TwoViews, ViewPipeline
 
 __all__ = ["equivariant", "install", "is_equivariant"]
 
@@ -103,10 +103,13 @@ class _Equivariant:
             raise ValueError(f"essl.view must be the index of one of the {self.num_crops} crops, got {config.view}.")
         size = _plain(cfg.get("augmentations") or [{}])[0].get("crop_size")
         self.essl_views: TwoViews | None = config.build_views(size)
-        if self.essl_views is not None and (self.num_large_crops != 2 or self.num_small_crops):
+        local = self.essl_views.num_local if isinstance(self.essl_views, MultiCrop) else 0
+        if self.essl_views is not None and (self.num_large_crops != 2 or self.num_small_crops != local):
             raise ValueError(
-                "essl.views makes 2 views from the un-augmented images: configure 2 large crops and no small ones "
-                "(one augmentation entry with num_crops: 2)."
+                f"essl.views makes 2 large crops and {local} small ones from the un-augmented images: configure 2 "
+                f"large crops and {local} small ones (one augmentation entry with num_crops: 2"
+                + (f", and one of a smaller crop_size with num_crops: {local}); " if local else "); ")
+                + f"the config has {self.num_large_crops} and {self.num_small_crops}."
             )
         if size is not None:
             self._essl_extra(int(size))  # checks crop_size / crop_scale now rather than at the first step
@@ -116,7 +119,9 @@ class _Equivariant:
         objectives = config.build_objectives(self.features_dim, **{k: v for k, v in context.items() if v})
         if objectives is not None:
             provided = {"backbone", "extra", "features"}
-            provided |= ({"embeddings"} if width else set()) | ({"params"} if self.essl_views is not None else set())
+            provided |= ({"embeddings"} if width else set()) | (
+                {"params", "images"} if self.essl_views is not None else set()
+            )
             check_provided(objectives, frozenset(provided))
         self.essl_objectives: Objectives | None = objectives
 
@@ -162,6 +167,20 @@ class _Equivariant:
             return None
         return streams.generator(int(getattr(self, "current_epoch", 0)), int(batch_idx), device)
 
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Lightning's hook: the checkpoint also keeps the ``essl.seed`` streams' state (``essl_streams``)."""
+        super().on_save_checkpoint(checkpoint)  # type: ignore[misc]
+        if self._essl_streams is not None:
+            checkpoint["essl_streams"] = self._essl_streams.state_dict()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Lightning's hook: a resumed run draws from the checkpoint's streams (its seed; the trainer restores the
+        epoch and the step), so it draws what the uninterrupted run would have."""
+        super().on_load_checkpoint(checkpoint)  # type: ignore[misc]
+        state = checkpoint.get("essl_streams")
+        if state is not None and self._essl_streams is not None:
+            self._essl_streams.load_state_dict(state)
+
     def _essl_backbone(self, x: Tensor) -> Tensor:
         return self.backbone(x if self.no_channel_last else x.to(memory_format=torch.channels_last))
 
@@ -198,6 +217,7 @@ class _Equivariant:
             embeddings=(first[0]["z"], first[1]["z"]) if len(first) == 2 and "z" in first[0] else None,
             params=None if params is None else (params[0], params[1]),
             generator=gen,
+            images=source if self.essl_views is not None else None,  # the un-augmented batch the views came from
         )
         result = objectives(inputs)
         self.log_dict(log_keys(result.logs, "train"), on_epoch=True, sync_dist=True)

@@ -8,6 +8,9 @@
 #   4. torch.compile of every family's `apply` (random mode, float32, 256x3x224x224): same bits as eager (pixel moves
 #      must; arithmetic may round differently, reported), time against eager and x.clone();
 #   5. the traffic count on cuda (its plain and fast columns must equal those of benchmarks/results/traffic.json);
+#   6. the view recipes on cuda at 256x3x224x224 uint8 against kornia: SimCLR's two views and DINO's multi-crop
+#      views (2 x 224 + 8 x 96 px) (benchmarks/views.py), and one full E-SSL training step (E-SimCLR against SimCLR,
+#      ResNet-18, benchmarks/gpu_step.py);
 # then one report: benchmarks/results/gpu/gpu_check.{json,md}. Budget: under 8 minutes on one GPU, install included
 # (each step has a time limit and all end within a 465 s budget; a step that runs over is recorded with exit 124
 # and the next one runs).
@@ -79,6 +82,12 @@ step cuda_tests 90 "$PY" -m pytest -q -p no:cacheprovider tests/transforms/test_
 step speed 150 "$PY" -m benchmarks.speed --device cuda --shapes 256x3x224x224 256x3x32x32 \
     --dtypes float32 bfloat16 uint8 --repeats 2 --min-run-time 0.05 --out-dir "$WORK/speed"
 
+# -- 6. view recipes and one training step (run before 4 and 5, which the budget may cut) -----------------------------
+VIEWS_ROW="--device cuda --shapes 256x3x224x224 --ops essl_aug kornia --repeats 2 --min-run-time 0.05"
+step views 45 "$PY" -m benchmarks.views $VIEWS_ROW --out-dir "$WORK/views"
+step views_dino 60 "$PY" -m benchmarks.views --recipe dino $VIEWS_ROW --out-dir "$WORK/views"
+step train_step 60 "$PY" -m benchmarks.gpu_step --device cuda --shape 256x3x224x224 --repeats 3 --out-dir "$WORK/step"
+
 # -- 4. torch.compile per family --------------------------------------------------------------------------------------
 cat >"$WORK/compile_check.py" <<'EOF'
 """torch.compile of every family's apply in random mode on cuda: same bits as eager, times against eager and clone."""
@@ -132,7 +141,7 @@ step traffic 45 "$PY" -m benchmarks.traffic --device cuda --shapes 64x3x32x32 8x
 # -- report ---------------------------------------------------------------------------------------------------------
 mkdir -p "$OUT"
 STATUS_JSON="{"
-for name in cuda_tests speed compile traffic; do STATUS_JSON+="\"$name\": ${STATUS[$name]:-null}, "; done
+for name in cuda_tests speed views views_dino train_step compile traffic; do STATUS_JSON+="\"$name\": ${STATUS[$name]:-null}, "; done
 STATUS_JSON="${STATUS_JSON%, }}"
 log "writing $OUT/gpu_check.{json,md}"
 "$PY" - "$WORK" "$OUT" "$STATUS_JSON" "$(elapsed)" <<'EOF'
@@ -146,7 +155,7 @@ from pathlib import Path
 import torch
 
 import essl_aug
-from benchmarks import speed
+from benchmarks import gpu_step, speed, views
 
 work, out, status, seconds = Path(sys.argv[1]), Path(sys.argv[2]), json.loads(sys.argv[3]), int(sys.argv[4])
 
@@ -163,6 +172,8 @@ if (work / "cuda_tests.xml").exists():
 speed_report = load(work / "speed" / "speed.json")
 compile_rows = load(work / "compile.json") or []
 traffic_report = load(work / "traffic" / "traffic.json")
+views_reports = [r for r in (load(work / "views" / f"{n}.json") for n in ("views", "views_dino")) if r]
+step_report = load(work / "step" / "gpu_step.json")
 committed = load(Path("benchmarks/results/traffic.json"))
 traffic_matches = None
 if traffic_report and committed:
@@ -186,6 +197,8 @@ report = {
     "speed_machine": speed_report["machine"] if speed_report else None,
     "compile": compile_rows,
     "speed": speed_report["results"] if speed_report else [],
+    "views": [row for r in views_reports for row in r["results"]],
+    "train_step": step_report,
 }
 out.mkdir(parents=True, exist_ok=True)
 (out / "gpu_check.json").write_text(speed.compact_json(report))
@@ -212,11 +225,15 @@ for r in compile_rows:
                      f"{r['compiled_ratio']:.2f}x | {r['floor_ms']:.3f} |")
 lines += ["", "## Speed (ratio to x.clone(), plain and fast forms; their traffic)", ""]
 lines.append(speed.table(speed_report) if speed_report else "(the speed step wrote no report)")
+lines += ["", "## View recipes, uint8 input (SimCLR two views; DINO 2 global + 8 local crops), against kornia", ""]
+lines += [views.table(r) for r in views_reports] or ["(the views steps wrote no report)"]
+lines += ["", "## One full training step, E-SimCLR against SimCLR (ResNet-18)", ""]
+lines.append(gpu_step.table(step_report) if step_report else "(the train_step step wrote no report)")
 (out / "gpu_check.md").write_text("\n".join(lines) + "\n")
 print("\n".join(lines))
 EOF
 log "done in $(elapsed)s; report in $OUT"
-for name in cuda_tests speed compile traffic; do
+for name in cuda_tests speed views views_dino train_step compile traffic; do
     [ "${STATUS[$name]:-1}" = 0 ] || { echo "gpu_check: step $name failed (exit ${STATUS[$name]:-none})." >&2; exit 1; }
 done
 exit 0

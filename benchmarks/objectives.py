@@ -11,8 +11,9 @@ probability 0.5, brightness and contrast jitter of 0.4 with probability 0.8;
   reference extra view (:func:`essl_aug.views.extra_view`, 14 px), the reference head at the recipe's widths;
 - + AugSelf: :class:`~essl_aug.objectives.AugSelf` on the crop and colour groups (its paper's heads, 512-512);
 - + both: the two above, each with its chosen weight;
-- + predictor: :class:`~essl_aug.objectives.PredictorEquivariance` on the crop and colour groups (EquiMod's form:
-  an own projector to 128 numbers, here with hidden widths 512-512, and its InfoNCE at temperature 0.2).
+- + predictor: :class:`~essl_aug.objectives.RelativePredictor` on the crop and colour groups (an own projector to
+  128 numbers, here with hidden widths 512-512, and EquiMod's InfoNCE at temperature 0.2; not EquiMod itself,
+  :class:`~essl_aug.objectives.EquiMod`).
 
 Two phases, run by this one command, with the functions of :mod:`benchmarks.fashion_mnist`:
 

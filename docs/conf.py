@@ -30,7 +30,7 @@ root_doc = "index"
 # through: the reference links this package's own names and nothing else.
 nitpicky = True
 nitpick_ignore_regex = [
-    (r"py:.*", r"(torch|torchvision|kornia|lightly|lightning|solo|omegaconf|numpy|PIL)(\..*)?"),
+    (r"py:.*", r"(torch|torchvision|kornia|lightly|lightning|solo|omegaconf|numpy|PIL|stable_pretraining)(\..*)?"),
     (r"py:.*", r"(collections\.abc|abc|typing|types|contextlib)\..*"),
     (r"py:.*", r"Tensor|nn\..*"),  # torch's names as the source writes them (string annotations)
     # private names (a private base class or module, a private method named in a docstring) have no entry by design
@@ -72,10 +72,13 @@ public_api_modules = [
     "essl_aug.adapters.lightly",
     "essl_aug.adapters.per_sample",
     "essl_aug.adapters.solo_learn",
+    "essl_aug.adapters.stable_pretraining",
     *(f"essl_aug.transforms.{m}" for m in TRANSFORM_MODULES),
     "essl_aug.adapters.loader",
     *(f"essl_aug.views.{m}" for m in ("pipeline", "recipes")),
-    *(f"essl_aug.objectives.{m}" for m in ("base", "essl", "augself", "predictor")),
+    *(f"essl_aug.objectives.{m}" for m in ("base", "essl", "augself", "predictor", "equimod", "sie")),
+    *(f"essl_aug.objectives.{m}" for m in ("ser", "layered")),
+    "essl_aug.layers",
 ]
 public_api_packages = ["essl_aug.adapters", "essl_aug.transforms", "essl_aug.views", "essl_aug.objectives"]
 public_api_skip: list[str] = []  # submodules that are not public (none today)

@@ -22,13 +22,19 @@ key                 default        meaning
                                    (:class:`~essl_aug.objectives.essl.ESSLOnViews`, ``mode`` ``random``)
 ``view``            ``0``          which SSL view the extra view is derived from (without ``views``)
 ``views``           ``null``       the two SSL views made on the device by a recipe (``simclr``, ``byol``, or ``{name:
-                                   byol, size: 32, **options}``), whose parameters go to the objectives
+                                   byol, size: 32, **options}``), whose parameters go to the objectives; ``dino``,
+                                   ``swav``: multi-crop views (``{name: dino, local_size: 16, num_local: 6}``), whose
+                                   two global crops go to the objectives
 ``objectives``      ``null``       more objectives by name with their options (``{augself: {weight: 1.0}}``; an entry
                                    may name its class with ``objective:``, e.g. ``{angle: {objective: essl,
                                    transform: random_rotation}}``)
 ``seed``            ``null``       the step's draws (views, extra view, labels) from
                                    :class:`~essl_aug.streams.StepStreams` of this seed, keyed by (rank, epoch, step):
                                    distinct per rank, the same after a resume; ``null``: torch's global generator
+``layer``           ``null``       layer decoupling (SER): the E-SSL head and the other objectives read the pooled map
+                                   of this backbone layer instead of its output, ``{name: layers.3, channels: 256}``
+                                   (``named_modules()`` name, its channels; ``class_tokens``, ``grid`` for ViT tokens);
+                                   the step passes the views' maps (``StepInputs.maps``); ``ser`` keeps its own layer
 ==================  =============  =====================================================================================
 
 :meth:`ESSLConfig.from_mapping` checks a block (errors name the ``essl.<key>`` at fault and the fix); the objectives
@@ -58,9 +64,12 @@ from torch import Tensor
 from essl_aug._kernels import flip_table
 from essl_aug._validation import check_fraction
 from essl_aug.head import hidden_widths
-from essl_aug.objectives import ESSL, AugSelf, ESSLOnViews, Objective, Objectives, PredictorEquivariance
+from essl_aug.layers import _check_grid
+from essl_aug.objectives import ESSL, SIE, AugSelf, EquiMod, ESSLOnViews, Objective, Objectives, RelativePredictor
 from essl_aug.objectives.base import check_weight
 from essl_aug.objectives.essl import ContinuousESSL
+from essl_aug.objectives.layered import AtLayer
+from essl_aug.objectives.ser import SER
 from essl_aug.registry import build_transformation
 from essl_aug.transforms import Product
 from essl_aug.transforms.base import Family, PixelMove
@@ -79,15 +88,19 @@ __all__ = [
 ]
 
 #: The objectives a block names, by name (the name of the E-SSL term itself is ``essl``); each class's own name
-#: (``ESSL``, ``AugSelf``, ``PredictorEquivariance``) selects it too.
+#: (``ESSL``, ``AugSelf``, ``RelativePredictor``, ...) selects it too.
 OBJECTIVES: dict[str, type[Objective]] = {
     "essl": ESSL,
     "augself": AugSelf,
-    "predictor": PredictorEquivariance,
+    "predictor": RelativePredictor,
+    "equimod": EquiMod,
+    "sie": SIE,
     "continuous": ContinuousESSL,  # the former name of ESSL with a continuous transformation
 }
 OBJECTIVES["essl_on_views"] = ESSLOnViews
-OBJECTIVES.update({cls.__name__: cls for cls in (ESSL, AugSelf, PredictorEquivariance, ESSLOnViews)})
+OBJECTIVES.update({cls.__name__: cls for cls in (ESSL, AugSelf, RelativePredictor, ESSLOnViews, EquiMod, SIE)})
+OBJECTIVES["PredictorEquivariance"] = RelativePredictor  # the former class name, for one release
+OBJECTIVES.update({"ser": SER, "SER": SER})
 
 #: The keys of the block and their defaults (the reference E-SimCLR CIFAR-10 recipe).
 DEFAULTS: dict[str, Any] = {
@@ -105,6 +118,7 @@ DEFAULTS: dict[str, Any] = {
     "views": None,
     "objectives": None,
     "seed": None,
+    "layer": None,
 }
 SOURCES = ("gpu", "views")
 #: How a training step provides each input an objective may need (for the errors).
@@ -113,6 +127,10 @@ FIXES = {
     "device with their parameters",
     "embeddings": "the projector's outputs: this model has no projector output to read; read the backbone features "
     "instead (source: features)",
+    "images": "the un-augmented images the views are made from: set essl.views (simclr or byol) so that the views "
+    "are made on the device from them (a loader that makes the views gives no originals)",
+    "maps": "the two SSL views' maps at essl.layer: capture them during the views' forward passes "
+    "(essl_aug.layers.capture) and pass StepInputs(maps=(m1, m2))",
 }
 
 
@@ -215,6 +233,30 @@ def _objectives(spec: Any) -> dict[str, dict[str, Any]]:
     return checked
 
 
+def _layer(spec: Any) -> dict[str, Any] | None:
+    """The ``layer`` key as ``{name, channels, class_tokens, grid}`` (checked), or None."""
+    spec = parse_json(spec, "essl.layer")
+    if spec is None:
+        return None
+    if isinstance(spec, str):
+        raise ValueError(
+            f"essl.layer: give the layer's channels too, {{name: {spec}, channels: <C>}} (the heads' input width)."
+        )
+    if not isinstance(spec, Mapping) or not isinstance(spec.get("name"), str) or not spec["name"]:
+        raise ValueError(f"essl.layer must be null or {{name: <module name>, channels: <C>}}, got {spec!r}.")
+    unknown = sorted(set(spec) - {"name", "channels", "class_tokens", "grid"})
+    if unknown:
+        raise ValueError(f"essl.layer: unknown key(s) {unknown}; the keys are name, channels, class_tokens, grid.")
+    channels = spec.get("channels")
+    if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
+        raise ValueError(f"essl.layer.channels must be the layer's number of channels (an int >= 1), got {channels!r}.")
+    grid = spec.get("grid")
+    grid = tuple(grid) if isinstance(grid, list) else grid
+    class_tokens = spec.get("class_tokens", 0)
+    _core("layer", _check_grid, class_tokens, grid)
+    return {"name": spec["name"], "channels": channels, "class_tokens": class_tokens, "grid": grid}
+
+
 def _mirrors(transformation: Any) -> bool:
     """Whether a family holds the horizontal mirror (``hflip``, ``d4``, their products): a randomly flipped extra view
     would then hide its label. Asked of the family's pixel table on a 12 x 12 grid (every built-in accepts it)."""
@@ -247,6 +289,7 @@ class ESSLConfig:
     views: dict[str, Any] | None = None
     objectives: dict[str, dict[str, Any]] = field(default_factory=dict)
     seed: int | None = None
+    layer: dict[str, Any] | None = None
     #: The E-SSL transformation, built once from ``transform``.
     transformation: Any = field(default=None, compare=False, repr=False)
 
@@ -320,6 +363,7 @@ class ESSLConfig:
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
             raise ValueError(f"essl.seed must be null or an integer >= 0 (the step streams' seed), got {seed!r}.")
         transform = _transform(merged["transform"])
+        layer = _layer(merged["layer"])
         return cls(
             weight=_core("lambda", check_weight, merged["lambda"]),
             transform=transform,
@@ -335,6 +379,7 @@ class ESSLConfig:
             views=views,
             objectives=objectives,
             seed=seed,
+            layer=layer,
             transformation=_core("transform", build_transformation, transform),
         )
 
@@ -370,6 +415,9 @@ class ESSLConfig:
             "views": copy.deepcopy(self.views),
             "objectives": copy.deepcopy(self.objectives) or None,
             "seed": self.seed,
+            "layer": None
+            if self.layer is None
+            else {**self.layer, "grid": self.layer["grid"] and list(self.layer["grid"])},
         }
 
     def build_views(self, size: int | None) -> TwoViews | None:
@@ -398,6 +446,8 @@ class ESSLConfig:
         ``augmentations`` (the views' recipe), ... A constructor's error is re-raised under ``essl.objectives.<name>``.
         """
         built: dict[str, Objective] = {}
+        if self.layer is not None:  # the heads read the layer's pooled map: its channels
+            in_features = self.layer["channels"]
         if self.active:
             cls: type[ESSL] = ESSLOnViews if self.source == "views" else ESSL
             options: dict[str, Any] = {"balanced": self.balanced}
@@ -409,6 +459,11 @@ class ESSLConfig:
                 "transform", cls, self.transformation, in_features, weight=self.weight, hidden=self.hidden, **options
             )
         built.update(build_objectives(self.objectives, {"in_features": in_features, **context}))
+        if self.layer is not None:
+            at = self.layer
+            for name, objective in built.items():
+                if not isinstance(objective, SER) and {"features", "backbone"} & objective.requires:
+                    built[name] = AtLayer(objective, at["name"], at["class_tokens"], at["grid"])
         return Objectives(built) if built else None
 
 

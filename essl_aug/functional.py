@@ -410,14 +410,18 @@ def rotate(x: Tensor, angle: Tensor, fill: float = 0.0) -> Tensor:
     return stored_like(torch.where(exact.view(-1, 1, 1, 1), moved, y), x)
 
 
-def resample_weights(start: Tensor, length: Tensor, in_size: int, out_size: int, antialias: bool) -> Tensor:
+def resample_weights(
+    start: Tensor, length: Tensor, in_size: int, out_size: int, antialias: bool, interpolation: str = "bilinear"
+) -> Tensor:
     """(B, out_size, in_size) weights that resize the pixels ``[start, start + length)`` of one axis to ``out_size``.
 
     Row ``i`` of image ``b`` holds the weight of every input pixel in output pixel ``i``: PyTorch's bilinear
     interpolation with ``align_corners=False`` (``F.interpolate(..., mode="bilinear")``), and with ``antialias`` its
     antialiased filter (the triangle stretched by the scale when shrinking, renormalised at the borders; ATen's
-    ``_compute_indices_min_size_weights_aa``). Pixels outside the box weigh 0, so a crop-then-resize of boxes of
-    different sizes is two batched matrix products (``W_y @ x @ W_x^T``).
+    ``_compute_indices_min_size_weights_aa``). ``interpolation="bicubic"`` (with ``antialias`` only) is PyTorch's
+    antialiased bicubic filter (Keys' cubic with ``a = -0.5``, Pillow's, over twice the support, stretched and
+    renormalised the same way). Pixels outside the box weigh 0, so a crop-then-resize of boxes of different sizes is
+    two batched matrix products (``W_y @ x @ W_x^T``).
 
     Example:
         >>> w = resample_weights(torch.tensor([2.0]), torch.tensor([4.0]), 8, 2, antialias=True)
@@ -432,10 +436,12 @@ def resample_weights(start: Tensor, length: Tensor, in_size: int, out_size: int,
     scale = length / out_size
     if antialias:
         center = scale * (i + 0.5)
-        support = torch.clamp(scale, min=1.0)
+        stretch = torch.clamp(scale, min=1.0)
+        support = stretch * (2.0 if interpolation == "bicubic" else 1.0)
         xmin = torch.clamp(torch.trunc(center - support + 0.5), min=0.0)
         xmax = torch.minimum(torch.trunc(center + support + 0.5), length)
-        w = torch.clamp(1.0 - ((local - center + 0.5) / support).abs(), min=0.0)
+        distance = ((local - center + 0.5) / stretch).abs()
+        w = _cubic(distance) if interpolation == "bicubic" else torch.clamp(1.0 - distance, min=0.0)
         w = torch.where((local >= xmin) & (local < xmax), w, 0.0)
         total = w.sum(dim=-1, keepdim=True)
         return w / torch.where(total == 0, 1.0, total)
@@ -444,16 +450,27 @@ def resample_weights(start: Tensor, length: Tensor, in_size: int, out_size: int,
     return torch.where((local >= 0) & (local < length), w, 0.0)
 
 
+def _cubic(distance: Tensor) -> Tensor:
+    """Keys' cubic convolution kernel with ``a = -0.5`` at ``distance >= 0`` (ATen's antialiased bicubic filter)."""
+    a = -0.5
+    near = ((a + 2.0) * distance - (a + 3.0)) * distance * distance + 1.0
+    far = (((distance - 5.0) * distance + 8.0) * distance - 4.0) * a
+    return torch.where(distance < 1.0, near, torch.where(distance < 2.0, far, 0.0))
+
+
 def _inside(start: Tensor, length: Tensor, size: int) -> Tensor:
     """(B, size) bool: the pixels ``[start, start + length)`` of one axis."""
     index = torch.arange(size, dtype=start.dtype, device=start.device)
     return (index >= start.view(-1, 1)) & (index < (start + length).view(-1, 1))
 
 
-def resized_crop(x: Tensor, box: Tensor, size: tuple[int, int], antialias: bool = True) -> Tensor:
+def resized_crop(
+    x: Tensor, box: Tensor, size: tuple[int, int], antialias: bool = True, interpolation: str = "bilinear"
+) -> Tensor:
     """Crop ``box[i] = [top, left, height, width]`` (input pixels) of image ``i`` and resize it to ``size``
-    (:class:`~essl_aug.RandomResizedCrop`): ``torchvision``'s bilinear ``resized_crop``, as two batched matrix products
-    with ``resample_weights``, computed in float32 (float64 in float64; uint8 rounded half to even and clamped).
+    (:class:`~essl_aug.RandomResizedCrop`): ``torchvision``'s bilinear (or, with ``interpolation="bicubic"`` and
+    ``antialias``, bicubic) ``resized_crop``, as two batched matrix products with ``resample_weights``, computed in
+    float32 (float64 in float64; uint8 rounded half to even and clamped).
     A non-finite pixel outside the box is not seen, as with torchvision; one inside spreads along its row (and its
     column) of the output, where torchvision spreads it to the pixels whose filter covers it.
 
@@ -464,17 +481,25 @@ def resized_crop(x: Tensor, box: Tensor, size: tuple[int, int], antialias: bool 
         >>> bool((y - tv_resized_crop(x, 2, 1, 4, 6, [5, 5], antialias=True)).abs().max() < 1e-6)
         True
     """
+    if interpolation not in ("bilinear", "bicubic") or (interpolation == "bicubic" and not antialias):
+        raise ValueError(
+            f"`interpolation` must be 'bilinear', or 'bicubic' with `antialias=True` (Pillow's filter), got "
+            f"{interpolation!r} with antialias={antialias}."
+        )
     height, width = x.shape[-2:]
     compute = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
     box = box.to(compute)
-    wy = resample_weights(box[:, 0], box[:, 2], height, size[0], antialias)
-    wx = resample_weights(box[:, 1], box[:, 3], width, size[1], antialias)
+    wy = resample_weights(box[:, 0], box[:, 2], height, size[0], antialias, interpolation)
+    wx = resample_weights(box[:, 1], box[:, 3], width, size[1], antialias, interpolation)
     source = x.to(compute)
     if x.is_floating_point():  # pixels outside the box weigh 0, but 0 x NaN is NaN: zero them (integers are finite)
         inside_rows = _inside(box[:, 0], box[:, 2], height).view(-1, 1, height, 1)
         inside_cols = _inside(box[:, 1], box[:, 3], width).view(-1, 1, 1, width)
         source = torch.where(inside_rows & inside_cols, source, 0.0)
-    y = torch.matmul(wy.unsqueeze(1), torch.matmul(source, wx.transpose(1, 2).unsqueeze(1)))
+    rows = torch.matmul(source, wx.transpose(1, 2).unsqueeze(1))  # the horizontal pass first, as ATen and Pillow
+    if x.dtype == torch.uint8 and interpolation == "bicubic":  # their uint8 bicubic keeps the first pass in uint8
+        rows = rows.round().clamp(0, 255)
+    y = torch.matmul(wy.unsqueeze(1), rows)
     y = y.round().clamp(0, 255) if x.dtype == torch.uint8 else y
     return stored_like(y.to(x.dtype), x)
 

@@ -105,15 +105,15 @@ def test_the_import_scan_sees_nested_and_aliased_imports(tmp_path: Path) -> None
 
 #: The library's layers, lowest first (each imports only its own and the layers below): the private toolbox, the
 #: aliases of renamed names, the special forms, the ops, the transformations (with the registry and
-#: EquivariantTransform), the views and the head, the objectives (and the paper's loss), the config layer, then the
-#: package's face.
+#: EquivariantTransform), the views, the head and the layer reader, the objectives (and the paper's loss), the config
+#: layer, then the package's face.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("essl_aug._validation", "essl_aug._cache", "essl_aug._layout", "essl_aug._random", "essl_aug._kernels"),
     ("essl_aug._deprecated",),
     ("essl_aug._fast",),
     ("essl_aug.functional",),
     ("essl_aug.transforms", "essl_aug.registry", "essl_aug.transform"),
-    ("essl_aug.views", "essl_aug.head"),
+    ("essl_aug.views", "essl_aug.head", "essl_aug.layers"),
     ("essl_aug.objectives", "essl_aug.loss"),
     ("essl_aug.config",),
     ("essl_aug", "essl_aug.augment"),

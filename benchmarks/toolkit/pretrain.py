@@ -29,14 +29,17 @@ from benchmarks.toolkit.views import invariance as invariance_family
 from benchmarks.toolkit.views import output_shape, view
 from essl_aug import EquivariantTransform
 from essl_aug.config import ESSLConfig, build_objectives
+from essl_aug.layers import capture
 from essl_aug.objectives import ESSL, Objective, Objectives, StepInputs
+from essl_aug.objectives.base import weighted
+from essl_aug.objectives.layered import maps_layer
 from essl_aug.registry import FamilySpec
 from essl_aug.transform import Mode
 from essl_aug.transforms import Params
 from essl_aug.views import TwoViews, ViewPipeline
 
 #: The SSL methods of :class:`PretrainConfig` (``method``).
-METHODS = ("simclr", "vicreg")
+METHODS = ("simclr", "vicreg", "none")
 #: The toolkit's defaults under a run's ``essl:`` block (the rest are the library's,
 #: :data:`essl_aug.config.DEFAULTS`): the small CNN's E-SSL head, 256-256.
 ESSL_DEFAULTS: dict[str, Any] = {"hidden_dim": [256, 256]}
@@ -103,7 +106,9 @@ def pretrain_loop(
     through ``objectives.prepare_views``, a no-op unless an objective acts on them); the extra view
     ``extra(x, essl_generator)`` (``x`` itself without ``extra``) is made when an objective needs it; the
     ``objectives`` add their weighted loss, given ``StepInputs(backbone, extra, (f1, f2), (z1, z2), (p1, p2),
-    essl_generator, images=x)``; then one optimiser step (under autocast with a gradient scaler when ``amp``, CUDA only).
+    essl_generator, images=x, maps=(m1, m2))`` (``maps``: the views' maps at the layer an
+    :class:`~essl_aug.objectives.AtLayer` objective reads, else None); then one optimiser step (under autocast with a
+    gradient scaler when ``amp``, CUDA only).
 
     Args:
         backbone, head: the trained modules (set to training mode here); ``optimizer`` holds their parameters
@@ -148,6 +153,7 @@ def pretrain_loop(
     if objectives is not None:
         objectives.train()
     needs_extra = objectives is not None and "extra" in objectives.requires
+    at_layer = maps_layer(objectives) if objectives is not None else None  # the views' maps some objective reads
     essl_gen = essl_generator or generator
     history: list[dict[str, float]] = []
     step = 0
@@ -170,17 +176,24 @@ def pretrain_loop(
             if objectives is not None:  # a no-op unless an objective acts on the views (ESSLOnViews)
                 v1, v2 = objectives.prepare_views([v1, v2], essl_gen)
             autocast = torch.autocast(data.device.type) if use_amp else contextlib.nullcontext()
+            catch: contextlib.AbstractContextManager[list[Tensor]] = (
+                capture(backbone, *at_layer) if at_layer else contextlib.nullcontext([])
+            )
             with autocast:
-                f1 = backbone(v1)
-                z1 = head(f1)
-                f2 = backbone(v2)
-                z2 = head(f2)
+                with catch as maps:
+                    f1 = backbone(v1)
+                    z1 = head(f1)
+                    f2 = backbone(v2)
+                    z2 = head(f2)
                 ssl = ssl_loss(z1, z2)
                 logs = {"ssl": ssl.detach()}
                 loss = ssl
                 if objectives is not None:
                     extra_view = (x if extra is None else extra(x, essl_gen)) if needs_extra else None
-                    res = objectives(StepInputs(backbone, extra_view, (f1, f2), (z1, z2), params, essl_gen, images=x))
+                    pair = (maps[0], maps[1]) if at_layer else None
+                    res = objectives(
+                        StepInputs(backbone, extra_view, (f1, f2), (z1, z2), params, essl_gen, images=x, maps=pair)
+                    )
                     loss = loss + res.loss
                     logs.update(res.logs)
             optimizer.zero_grad(set_to_none=True)
@@ -267,7 +280,8 @@ class PretrainConfig:
             built after the backbone, projector and E-SSL head (so those keep their initialisation), drawing from
             the E-SSL stream, given the SSL views' parameters.
         method: the SSL loss, ``"simclr"`` (NT-Xent at ``temperature``) or ``"vicreg"`` (:func:`vicreg_loss` with
-            its paper's weights), both on the same projector.
+            its paper's weights), both on the same projector; ``"none"``: no SSL loss (an exact 0), for an objective
+            that is the whole loss (SIE).
         invariance: a family applied as an augmentation to each SSL view (identity with probability
             ``1 - invariance_p``, else a uniform non-identity element: :func:`~benchmarks.toolkit.views.invariance`);
             ``None`` for none.
@@ -327,6 +341,23 @@ class PretrainConfig:
         """The extra view for SSL views of ``main_size`` px (:meth:`essl_aug.config.ESSLConfig.extra_view`, float
         views in [0, 1])."""
         return self.block.extra_view(main_size, photometric=self.extra_photometric, normalize=None)
+
+
+def ssl_loss(config: PretrainConfig) -> Callable[[Tensor, Tensor], Tensor]:
+    """The SSL loss of ``config.method`` on the projector outputs of the two views (``"none"``: an exact ``-0.0``
+    that keeps the graph, :func:`~essl_aug.objectives.base.weighted`, so that the objectives are the whole loss).
+
+    Example:
+        >>> z = torch.randn(4, 8, requires_grad=True)
+        >>> loss = ssl_loss(PretrainConfig(essl=None, method="none"))(z, z)
+        >>> float(loss), loss.requires_grad
+        (-0.0, True)
+    """
+    if config.method == "vicreg":
+        return vicreg_loss
+    if config.method == "none":
+        return lambda z1, z2: weighted(0.0, (z1 + z2).sum())
+    return lambda z1, z2: nt_xent(z1, z2, config.temperature)
 
 
 def essl_objective(config: PretrainConfig, in_features: int) -> dict[str, Objective]:
@@ -415,7 +446,7 @@ def pretrain(
         proj,
         images.to(device),
         views=views,
-        ssl_loss=vicreg_loss if config.method == "vicreg" else (lambda z1, z2: nt_xent(z1, z2, config.temperature)),
+        ssl_loss=ssl_loss(config),
         optimizer=optimizer,
         lr=lambda step: warmup_cosine(step, total, warmup, config.lr),
         epochs=config.epochs,

@@ -7,6 +7,8 @@ The main job, ``make demo`` (:mod:`benchmarks.toolkit.demo`), is one such study;
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -78,6 +80,8 @@ def random_init_accuracy(
 Probe = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], float]
 
 Plan = Mapping[str, Mapping[str, PretrainConfig]]
+#: Scores a trained backbone on tasks of its own (``{task: score}``), beside the probes on the frozen features.
+Evaluate = Callable[[torch.nn.Module], Mapping[str, float]]
 """What a study runs: ``{group: {method: config}}``; a group is a row of the report (a family, a dataset)."""
 
 
@@ -158,6 +162,9 @@ def run_study(
     desc: str = "",
     probes: Mapping[str, Probe] | None = None,
     workers: int = 1,
+    evaluate: Evaluate | None = None,
+    cache: Path | str | None = None,
+    cache_tag: str = "",
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """Pretrain and probe every method of every group of ``plan`` for every seed.
 
@@ -169,7 +176,11 @@ def run_study(
     its summary is reused, which changes nothing because every run is seeded by its configuration. The plan is
     checked first (:func:`check_plan`). ``workers`` > 1 runs that many (configuration, seed) runs at once in
     processes of one torch thread each (CPU only; every run is seeded by its configuration, so the results are
-    those of one process).
+    those of one process). ``evaluate`` scores each trained backbone on tasks of its own: its scores join the
+    probes' (``"probes": {task: summary}``). With ``cache`` (a folder), each finished (configuration, seed) run is
+    kept there as JSON and reused by a later study with the same configuration, seed and ``cache_tag`` (which
+    describes the probes and the evaluation): a study stopped part-way goes on where it stopped. The library's
+    code is not part of the key: empty the folder after changing it.
     """
     check_plan(data, plan)
     todo: list[tuple[PretrainConfig, str]] = []
@@ -178,33 +189,43 @@ def run_study(
             if not any(cfg == done for done, _ in todo):
                 todo.append((cfg, f"{group}: {method}" if len(plan) > 1 else method))
     tasks = [(cfg, seed) for cfg, _ in todo for seed in seeds]
-    done: dict[int, tuple[float, dict[str, float], float, dict[str, float]]] = {}
+    done: dict[int, RunResult] = {}
+    store = RunCache(cache, cache_tag) if cache is not None else None
+    if store is not None:
+        done = {i: r for i, (cfg, seed) in enumerate(tasks) if (r := store.get(cfg, seed)) is not None}
+    pending = [i for i in range(len(tasks)) if i not in done]
     if workers > 1 and torch.device(device).type == "cpu":
         import concurrent.futures
         import multiprocessing
 
-        bar = _progress_bar(len(tasks), progress, (desc or "pretraining") + f" ({workers} processes, runs)")
+        bar = _progress_bar(len(pending), progress, (desc or "pretraining") + f" ({workers} processes, runs)")
         context = multiprocessing.get_context("spawn")
         try:
             with concurrent.futures.ProcessPoolExecutor(
-                workers, mp_context=context, initializer=_worker_init, initargs=(data, dict(probes or {}))
+                workers, mp_context=context, initializer=_worker_init, initargs=(data, dict(probes or {}), evaluate)
             ) as pool:
-                futures = {pool.submit(_worker_run, cfg, seed): i for i, (cfg, seed) in enumerate(tasks)}
+                futures = {pool.submit(_worker_run, *tasks[i]): i for i in pending}
                 for future in concurrent.futures.as_completed(futures):
-                    done[futures[future]] = future.result()
+                    i = futures[future]
+                    done[i] = future.result()
+                    if store is not None:
+                        store.put(*tasks[i], done[i])
                     if bar is not None:
                         bar.update(1)
         finally:
             if bar is not None:
                 bar.close()
     else:
-        total = sum(cfg.epochs * (len(data.train_x) // cfg.batch_size) for cfg, _ in tasks)
+        total = sum(tasks[i][0].epochs * (len(data.train_x) // tasks[i][0].batch_size) for i in pending)
         bar = _progress_bar(total, progress, desc)
         try:
-            for i, (cfg, seed) in enumerate(tasks):
+            for i in pending:
+                cfg, seed = tasks[i]
                 if bar is not None:
                     bar.set_postfix_str(f"{next(label for c, label in todo if c is cfg)} seed {seed}")
-                done[i] = _run(data, cfg, seed, device, probes or {}, _updater(bar))
+                done[i] = _run(data, cfg, seed, device, probes or {}, _updater(bar), evaluate)
+                if store is not None:
+                    store.put(cfg, seed, done[i])
         finally:
             if bar is not None:
                 bar.close()
@@ -216,8 +237,8 @@ def run_study(
             "pretrain_seconds": sum(r[2] for r in results),
             "last_epoch": [r[3] for r in results],
         }
-        if probes:
-            summary["probes"] = {name: summarise([r[1][name] for r in results]) for name in probes}
+        if probes or evaluate is not None:
+            summary["probes"] = {name: summarise([r[1][name] for r in results]) for name in results[0][1]}
         runs.append((cfg, summary))
     return {
         group: {
@@ -227,6 +248,10 @@ def run_study(
     }
 
 
+#: One run's result: linear accuracy, ``{probe or task: score}``, pre-training seconds, the last epoch's history row.
+RunResult = tuple[float, dict[str, float], float, dict[str, float]]
+
+
 def _run(
     data: LabelledImages,
     cfg: PretrainConfig,
@@ -234,26 +259,66 @@ def _run(
     device: torch.device | str,
     probes: Mapping[str, Probe],
     on_step: Callable[[], None] | None = None,
-) -> tuple[float, dict[str, float], float, dict[str, float]]:
-    """One run: ``(linear accuracy, {probe: accuracy}, pre-training seconds, last epoch's history row)``."""
+    evaluate: Evaluate | None = None,
+) -> RunResult:
+    """One run: ``(linear accuracy, {probe or task: score}, pre-training seconds, last epoch's history row)``."""
     res = pretrain(data.train_x, dataclasses.replace(cfg, seed=seed), device, on_step)
     f_train = extract_features(res.backbone, data.train_x)
     f_test = extract_features(res.backbone, data.test_x)
     acc = linear_accuracy(f_train, data.train_y, f_test, data.test_y)
     extra = {name: probe(f_train, data.train_y, f_test, data.test_y) for name, probe in probes.items()}
+    if evaluate is not None:
+        extra.update({name: float(v) for name, v in evaluate(res.backbone).items()})
     return acc, extra, res.seconds, res.history[-1] if res.history else {}
+
+
+class RunCache:
+    """Finished runs kept as JSON files in ``folder``, keyed by the configuration, the seed and ``tag``.
+
+    Example:
+        >>> import tempfile
+        >>> cache, cfg = RunCache(tempfile.mkdtemp(), "linear"), PretrainConfig(essl=None)
+        >>> cache.put(cfg, 0, (0.5, {"knn": 0.4}, 1.0, {"loss": 2.0}))
+        >>> cache.get(cfg, 0), cache.get(cfg, 1)
+        ((0.5, {'knn': 0.4}, 1.0, {'loss': 2.0}), None)
+    """
+
+    def __init__(self, folder: Path | str, tag: str = "") -> None:
+        self.folder = Path(folder)
+        self.tag = tag
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def _key(self, cfg: PretrainConfig, seed: int) -> tuple[str, Path]:
+        key = f"{dataclasses.replace(cfg, seed=seed)!r}|{self.tag}"
+        return key, self.folder / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
+
+    def get(self, cfg: PretrainConfig, seed: int) -> RunResult | None:
+        key, path = self._key(cfg, seed)
+        try:
+            entry = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            return None
+        if entry.get("key") != key:
+            return None
+        acc, extra, seconds, last = entry["result"]
+        return float(acc), dict(extra), float(seconds), dict(last)
+
+    def put(self, cfg: PretrainConfig, seed: int, result: RunResult) -> None:
+        key, path = self._key(cfg, seed)
+        with replacing(path) as tmp:
+            tmp.write_text(to_json({"key": key, "result": list(result)}) + "\n", encoding="utf-8")
 
 
 _WORKER: dict[str, Any] = {}
 
 
-def _worker_init(data: LabelledImages, probes: Mapping[str, Probe]) -> None:
+def _worker_init(data: LabelledImages, probes: Mapping[str, Probe], evaluate: Evaluate | None = None) -> None:
     torch.set_num_threads(1)
-    _WORKER.update(data=data, probes=probes)
+    _WORKER.update(data=data, probes=probes, evaluate=evaluate)
 
 
-def _worker_run(cfg: PretrainConfig, seed: int) -> tuple[float, dict[str, float], float, dict[str, float]]:
-    return _run(_WORKER["data"], cfg, seed, "cpu", _WORKER["probes"])
+def _worker_run(cfg: PretrainConfig, seed: int) -> RunResult:
+    return _run(_WORKER["data"], cfg, seed, "cpu", _WORKER["probes"], evaluate=_WORKER["evaluate"])
 
 
 def write_study(

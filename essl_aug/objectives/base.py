@@ -30,7 +30,7 @@ from essl_aug._validation import check_generator
 from essl_aug.transforms.base import Params
 
 #: The names of the fields of :class:`~essl_aug.objectives.base.StepInputs` an objective may require.
-INPUTS = ("backbone", "extra", "features", "embeddings", "params", "images")
+INPUTS = ("backbone", "extra", "features", "embeddings", "params", "images", "maps")
 
 
 def check_weight(weight: float) -> float:
@@ -62,13 +62,18 @@ class StepInputs:
     Attributes:
         backbone: the backbone, mapping images (N, C, H, W) to pooled features (N, D).
         extra: the images of the extra view (B, C, H, W) that extra-view objectives transform and encode.
-        features: backbone features of the two SSL views, ``(f1, f2)``, each (B, D), row ``i`` the same image.
+        features: backbone features of the two SSL views, ``(f1, f2)``, each (B, D), row ``i`` the same image
+            (with multi-crop views, :class:`~essl_aug.views.MultiCrop`, the two global crops; the local crops feed
+            the method's own loss only, and ``embeddings`` and ``params`` are the global crops' too).
         embeddings: projector outputs of the two SSL views, ``(z1, z2)``, each (B, E).
         params: the augmentation parameters of each SSL view, ``(p1, p2)``, each ``{name: Params}`` as the
             :mod:`essl_aug.views` pipelines return them.
         generator: draws the objectives' random numbers (on the extra view's device), optional.
         images: the un-augmented images (B, C, H, W) the two SSL views were made from, row ``i`` the views' row
             ``i`` (for objectives that encode the original image, as EquiMod).
+        maps: the spatial maps (B, C, h, w) of the two SSL views at one intermediate layer, ``(m1, m2)``, captured
+            during the step's forward passes (:func:`essl_aug.layers.capture`), for the objectives read at that layer
+            (:class:`~essl_aug.objectives.AtLayer`; :func:`~essl_aug.objectives.layered.maps_layer` names the layer).
     """
 
     backbone: Callable[[Tensor], Tensor] | None = None
@@ -78,6 +83,7 @@ class StepInputs:
     params: tuple[Mapping[str, Params], Mapping[str, Params]] | None = None
     generator: torch.Generator | None = None
     images: Tensor | None = None
+    maps: tuple[Tensor, Tensor] | None = None
 
     def __post_init__(self) -> None:
         check_generator(self.generator)

@@ -1,40 +1,35 @@
-"""Predictor equivariance: predict one view's embedding from the other's and the views' relative augmentation.
+"""Relative predictor: predict one view's representation from the other's and the views' relative augmentation.
 
 ``g(e1, embed(t)) ~ e2``, where ``e1``, ``e2`` are the two SSL views' representations in an equivariant space and
-``t`` the relative parameters of the selected augmentation groups
-(:func:`~essl_aug.objectives.augself.relative_target`, as floats, concatenated). Two ways to get the equivariant space:
+``t`` the relative parameters of the selected augmentation groups (:func:`relative_parameters`: AugSelf's
+normalised differences, :func:`~essl_aug.objectives.augself.relative_target`, as floats, concatenated). It is a
+generic, configurable predictor; it is neither EquiMod nor SIE, whose papers' objectives are
+:class:`~essl_aug.objectives.EquiMod` and :class:`~essl_aug.objectives.SIE`. What it borrows:
 
-- its own projector (EquiMod: Devillers and Lefort, *EquiMod: An Equivariance Module to Improve Visual Instance
-  Discrimination*, ICLR 2023; code ``ADevillers/EquiMod``, ``src/model.py``, ``src/loss.py``): an MLP from the
-  backbone features (or the embeddings) to ``dim`` numbers (``proj_head_eq``: 2048-2048-``y_dim`` with BatchNorm,
-  ``y_dim`` 128 by default); the parameters embedded by a Linear to ``dim`` (``proj_head_t``); the predictor a
-  Linear from ``concat(e1, embed(t))`` to ``dim`` (``predictor_eq``); the loss EquiMod's InfoNCE (``NTXentLoss``):
-  over ``concat(targets, predictions)`` (2N rows), each prediction's positive is its target and the other 2N - 2
-  rows are negatives, cosine similarities over ``temperature`` (0.2 in EquiMod). EquiMod ends each of these with a
-  BatchNorm, left out here (``norm`` is the hidden layers'). The SSL loss sees the whole embedding.
-- a slice of the representation (SIE: Garrido, Najman and LeCun, *Self-supervised learning of Split Invariant
-  Equivariant representations*, ICML 2023; code ``facebookresearch/SIE``, ``src/models.py``, ``src/predictors.py``):
-  ``split=k`` makes the last ``k`` numbers of the source the equivariant part and the others the invariant part.
-  The SSL loss should see the invariant part (:meth:`PredictorEquivariance.invariant`): SIE's invariance term
-  compares only the invariant parts, and its variance/covariance terms see the whole vector; the predictor sees
-  only the equivariant part (SIE's ``MLPPredictor``: an MLP on ``concat(t, e1)``, here ``predictor_hidden``).
+- from EquiMod (Devillers and Lefort, ICLR 2023; ``ADevillers/EquiMod``, ``src/loss.py``): the InfoNCE on
+  ``concat(targets, predictions)`` (:func:`info_nce`, temperature 0.2) and the shape of an own projector, a
+  parameter embedding and a predictor on their concatenation; EquiMod itself predicts each view from the
+  un-augmented image with absolute parameters, which this class does not;
+- from SIE (Garrido, Najman and LeCun, ICML 2023; ``facebookresearch/SIE``): the idea of a split representation
+  (``split=k``: the last ``k`` numbers are the equivariant part, :meth:`RelativePredictor.invariant` the rest); SIE
+  has its own projectors per part, a hypernetwork predictor and a VICReg-based loss, which this class does not.
 
-Which pairs: with ``symmetric`` (the default), both ``(e1, relative(p1, p2)) -> e2`` and ``(e2, relative(p2, p1))
--> e1``, stacked (N = 2B), as EquiMod predicts both views. The relative parameters follow AugSelf's normalisation
-(:mod:`essl_aug.views`), where EquiMod standardises its absolute parameters by dataset statistics. The target
-is detached for the ``"cosine"`` loss (no negatives; a stop-gradient as BYOL's and SimSiam's) and not for
-``"infonce"`` (EquiMod), unless ``detach_target`` says otherwise.
+Two ways to get the equivariant space: an own projector (``split=None``: an MLP from the source to ``dim``
+numbers), or a slice of the source (``split=k``). Which pairs: with ``symmetric`` (the default), both ``(e1,
+relative(p1, p2)) -> e2`` and ``(e2, relative(p2, p1)) -> e1``, stacked (N = 2B). The target is detached for the
+``"cosine"`` loss (no negatives; a stop-gradient as BYOL's and SimSiam's) and not for ``"infonce"``, unless
+``detach_target`` says otherwise.
 
 Logs: the unweighted loss (``cosine``: ``1 - cos``, or ``infonce``), ``cos`` (mean cosine similarity of prediction
 and target) and ``cos_identity`` (mean cosine similarity of ``e1`` and ``e2``: the prediction "nothing changed";
-``cos - cos_identity`` is EquiMod's ``eqgain``).
+``cos - cos_identity`` is akin to EquiMod's ``eqgain``).
 
 Example:
     >>> import torch
     >>> from essl_aug.views import simclr
     >>> from essl_aug.objectives.base import StepInputs
     >>> p1, p2 = simclr(16).sample((4, 3, 24, 24))
-    >>> pred = PredictorEquivariance(8, groups=("crop", "flip"), source="embeddings", split=4)
+    >>> pred = RelativePredictor(8, groups=("crop", "flip"), source="embeddings", split=4)
     >>> out = pred(StepInputs(embeddings=(torch.rand(4, 8), torch.rand(4, 8)), params=(p1, p2)))
     >>> sorted(out.logs), pred.invariant(torch.rand(4, 8)).shape
     (['cos', 'cos_identity', 'infonce'], torch.Size([4, 4]))
@@ -65,7 +60,7 @@ from essl_aug.objectives.augself import (
 from essl_aug.objectives.base import Objective, ObjectiveOutput, StepInputs, weighted
 from essl_aug.transforms.base import Params, Transformation
 
-__all__ = ["PredictorEquivariance", "info_nce", "relative_parameters"]
+__all__ = ["RelativePredictor", "info_nce", "relative_parameters"]
 
 Source = Literal["features", "embeddings"]
 Loss = Literal["cosine", "infonce"]
@@ -103,7 +98,7 @@ def relative_parameters(
 def info_nce(predictions: Tensor, targets: Tensor, temperature: float) -> Tensor:
     """EquiMod's InfoNCE (``NTXentLoss`` on ``concat(targets, predictions)``): for each of the 2N rows, the
     cross-entropy of its positive (target ``i`` <-> prediction ``i``) against the other 2N - 2 rows, cosine
-    similarities over ``temperature``; the mean over the 2N rows.
+    similarities over ``temperature``; the mean over the 2N rows, in float32 (float64 for float64 inputs).
 
     Example:
         >>> z = torch.eye(4)
@@ -111,16 +106,17 @@ def info_nce(predictions: Tensor, targets: Tensor, temperature: float) -> Tensor
         True
     """
     n = predictions.shape[0]
-    z = F.normalize(torch.cat([targets, predictions], dim=0).float(), dim=1)
+    z = torch.cat([targets, predictions], dim=0)
+    z = F.normalize(z.to(torch.promote_types(z.dtype, torch.float32)), dim=1)  # float32 at least (autocast)
     logits = (z @ z.T) / temperature
     logits = logits.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), -math.inf)
     positives = torch.arange(2 * n, device=z.device).roll(n)
     return F.cross_entropy(logits, positives)
 
 
-class PredictorEquivariance(Objective):
-    """A predictor of one view's representation from the other's and their relative augmentation (EquiMod; SIE's
-    split): the module docstring says what each part follows.
+class RelativePredictor(Objective):
+    """A predictor of one view's representation from the other's and their relative augmentation: the module
+    docstring says what it borrows from EquiMod and SIE (it is neither).
 
     Requires ``params`` and the two views' ``features`` (``source="features"``) or ``embeddings``
     (``source="embeddings"``).
@@ -132,17 +128,17 @@ class PredictorEquivariance(Objective):
         weight: the objective's weight, a finite number >= 0. 0: the loss is ``-0.0`` (``ssl + loss`` is ``ssl``
             bit for bit), the source is detached (no gradient reaches the backbone), the logs still computed.
         source: ``"features"`` or ``"embeddings"``: which of the step's tensors the objective reads.
-        split: None: an own projector to a ``dim``-wide space (EquiMod); ``k``: the last ``k`` numbers of the
-            source are the equivariant part (SIE), ``1 <= k < in_features``.
-        dim: the width of the own projector's space (EquiMod's ``y_dim``: 128); unused with ``split``.
-        hidden: the own projector's hidden widths (EquiMod: ``(2048, 2048)``).
-        param_hidden: the hidden widths of the MLP that embeds the relative parameters (EquiMod: a Linear, ``()``).
-        predictor_hidden: the predictor's hidden widths (EquiMod: a Linear, ``()``; SIE's MLP: one or more).
-        loss: ``"infonce"`` (EquiMod's, the default) or ``"cosine"`` (``1 - cos``, the target detached).
-        temperature: the InfoNCE temperature (EquiMod: 0.2), > 0.
+        split: None: an own projector to a ``dim``-wide space; ``k``: the last ``k`` numbers of the source are the
+            equivariant part (a split as SIE's), ``1 <= k < in_features``.
+        dim: the width of the own projector's space (128); unused with ``split``.
+        hidden: the own projector's hidden widths.
+        param_hidden: the hidden widths of the MLP that embeds the relative parameters (``()``: a Linear).
+        predictor_hidden: the predictor's hidden widths (``()``: a Linear).
+        loss: ``"infonce"`` (EquiMod's InfoNCE, the default) or ``"cosine"`` (``1 - cos``, the target detached).
+        temperature: the InfoNCE temperature (0.2), > 0.
         detach_target: stop the gradient through the target (None: for ``"cosine"`` only).
         symmetric: predict both ways (see the module docstring).
-        norm: the MLPs' normalisation, ``"batch"`` (EquiMod), ``"layer"`` or ``"none"``.
+        norm: the MLPs' normalisation, ``"batch"``, ``"layer"`` or ``"none"``.
         augmentations: the augmentations that made the views (see
             :func:`~essl_aug.objectives.augself.select_groups`); None: SimCLR's.
 
@@ -150,7 +146,7 @@ class PredictorEquivariance(Objective):
         >>> from essl_aug.views import simclr
         >>> from essl_aug.objectives.base import StepInputs
         >>> p1, p2 = simclr(16).sample((4, 3, 24, 24))
-        >>> pred = PredictorEquivariance(8, groups=("crop", "color"), dim=16, hidden=(32,), loss="cosine")
+        >>> pred = RelativePredictor(8, groups=("crop", "color"), dim=16, hidden=(32,), loss="cosine")
         >>> out = pred(StepInputs(features=(torch.rand(4, 8), torch.rand(4, 8)), params=(p1, p2)))
         >>> sorted(out.logs), sorted(pred.requires)
         (['cos', 'cos_identity', 'cosine'], ['features', 'params'])
@@ -204,7 +200,7 @@ class PredictorEquivariance(Objective):
         self.detach_target = loss == "cosine" if detach_target is None else check_flag(detach_target, "detach_target")
         self.symmetric = check_flag(symmetric, "symmetric")
         self.requires = frozenset({self.source, "params"})
-        self.groups = select_groups(groups, augmentations, "PredictorEquivariance")
+        self.groups = select_groups(groups, augmentations, "RelativePredictor")
         width = dim if split is None else split
         self.projector: nn.Module = mlp(in_features, dim, hidden, norm) if split is None else nn.Identity()
         self.embed = mlp(sum(_columns(aug) for aug in self.groups.values()), width, param_hidden, norm)
@@ -216,7 +212,7 @@ class PredictorEquivariance(Objective):
 
     def invariant(self, z: Tensor) -> Tensor:
         """What the SSL loss should see of a source tensor (..., in_features): with ``split``, the first
-        ``in_features - split`` numbers (SIE's invariant part); without, ``z`` itself."""
+        ``in_features - split`` numbers (the invariant part); without, ``z`` itself."""
         return z if self.split is None else z[..., : -self.split]
 
     def compute(self, inputs: StepInputs) -> ObjectiveOutput:
@@ -226,7 +222,7 @@ class PredictorEquivariance(Objective):
         z1, z2 = two_features(given, self.in_features, "in_features", head_dtype(self))
         if self.weight == 0:  # nothing flows back to the backbone (its gradients stay the SSL loss's, bit for bit)
             z1, z2 = z1.detach(), z2.detach()
-        check_view_params("PredictorEquivariance", self.groups, inputs.params, z1.shape[0])
+        check_view_params("RelativePredictor", self.groups, inputs.params, z1.shape[0])
         p1, p2 = inputs.params
         check_rows(self, z1.shape[0] * (2 if self.symmetric else 1))
         with torch.no_grad():

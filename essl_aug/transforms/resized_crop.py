@@ -17,8 +17,10 @@ sides, (B, 4) in [0, 1]; :meth:`RandomResizedCrop.relative` is ``target(a) - tar
 mirrored where the first view is flipped (``flipped``), as ``extract_diff`` does.
 
 The resize is :func:`essl_aug.functional.resized_crop`: torchvision's bilinear ``resized_crop`` (``antialias=True``:
-PyTorch's antialiased filter where the box is shrunk), as batched matrix products, within a few units of 1e-7 of
-torchvision for float32 and within 1 for uint8.
+PyTorch's antialiased filter where the box is shrunk), or its antialiased bicubic one (``interpolation="bicubic"``,
+the filter of DINO's crops), as batched matrix products, within a few units of 1e-7 of torchvision for float32 (1e-5
+for bicubic) and within 1 for uint8 (2 for bicubic, whose uint8 first pass is rounded and clamped as torchvision's
+and Pillow's are).
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ __all__ = ["CropParams", "RandomResizedCrop"]
 
 #: torchvision's number of tries before the central-crop fallback.
 TRIES = 10
+#: The resize filters (torchvision's ``InterpolationMode`` values).
+INTERPOLATIONS = ("bilinear", "bicubic")
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,8 @@ class RandomResizedCrop(Transformation[CropParams]):
         ratio: the range of the box's aspect ratio ``width / height``, ``0 < min <= max``; drawn log-uniformly.
         antialias: PyTorch's antialiased bilinear filter where the box is shrunk (torchvision's default), or plain
             bilinear interpolation.
+        interpolation: ``"bilinear"`` (torchvision's default) or ``"bicubic"`` (DINO's and solo-learn's crops;
+            with ``antialias`` only, as Pillow resizes).
 
     Example:
         >>> crop = RandomResizedCrop((6, 4), scale=(0.5, 1.0))
@@ -109,12 +115,21 @@ class RandomResizedCrop(Transformation[CropParams]):
         scale: tuple[float, float] = (0.08, 1.0),
         ratio: tuple[float, float] = (3 / 4, 4 / 3),
         antialias: bool = True,
+        interpolation: str = "bilinear",
     ) -> None:
         super().__init__(p=1.0)
         self.size = _size(size)
         self.scale = _pair(scale, "scale")
         self.ratio = _pair(ratio, "ratio")
         self.antialias = check_flag(antialias, "antialias")
+        if interpolation not in INTERPOLATIONS:
+            raise ValueError(f"`interpolation` must be one of {INTERPOLATIONS}, got {interpolation!r}.")
+        if interpolation == "bicubic" and not self.antialias:
+            raise ValueError(
+                "`interpolation='bicubic'` is the antialiased bicubic filter (Pillow's, torchvision's default): "
+                "keep `antialias=True`, or use `interpolation='bilinear'` without antialiasing."
+            )
+        self.interpolation = interpolation
 
     @property
     def target_spec(self) -> TargetSpec:
@@ -187,7 +202,7 @@ class RandomResizedCrop(Transformation[CropParams]):
         box = params.box
         full = torch.cat([box.new_zeros(2), box.new_full((1,), height), box.new_full((1,), width)])  # no host copy
         box = torch.where(params.applied[:, None], box, full)
-        return EF.resized_crop(x, box, self.size or (height, width), self.antialias)
+        return EF.resized_crop(x, box, self.size or (height, width), self.antialias, self.interpolation)
 
     def _target(self, params: CropParams) -> Tensor:
         """(B, 4) float32 ``[centre_y, centre_x, height, width]`` of the box, as fractions of the input's sides."""
@@ -215,7 +230,7 @@ class RandomResizedCrop(Transformation[CropParams]):
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(size={self.size}, scale={self.scale}, ratio={self.ratio}, "
-            f"antialias={self.antialias})"
+            f"antialias={self.antialias}, interpolation={self.interpolation!r})"
         )
 
 

@@ -1,7 +1,8 @@
 """The SSL views made on the device, with every per-image parameter: pipelines and the recipes users run.
 
 :class:`ViewPipeline` applies transformations in order and returns ``(view, {name: params})``; :class:`TwoViews` makes
-the two views of a recipe (:func:`simclr`, :func:`byol`, by name with :func:`recipe`); :func:`extra_view` is the
+the two views of a recipe (:func:`simclr`, :func:`byol`, by name with :func:`recipe`), :class:`MultiCrop` the
+multi-crop views (:func:`dino`, :func:`swav`: two global crops, then local ones); :func:`extra_view` is the
 reference E-SSL extra view. The DataLoader path (the same pipelines per image on the workers, and the un-augmented
 images batched for views made in the training step) is :mod:`essl_aug.adapters.loader`.
 
@@ -13,18 +14,32 @@ Example:
     (torch.Size([4, 3, 16, 16]), torch.Size([4, 4]))
 """
 
-from essl_aug.views.pipeline import Normalize, TwoViews, ViewPipeline, Views
-from essl_aug.views.recipes import IMAGENET_NORMALIZE, RECIPES, byol, extra_view, recipe, simclr
+from essl_aug.views.pipeline import MultiCrop, Normalize, TwoViews, ViewPipeline, Views
+from essl_aug.views.recipes import (
+    IMAGENET_NORMALIZE,
+    RECIPES,
+    SWAV_NORMALIZE,
+    byol,
+    dino,
+    extra_view,
+    recipe,
+    simclr,
+    swav,
+)
 
 __all__ = [
     "IMAGENET_NORMALIZE",
     "RECIPES",
+    "SWAV_NORMALIZE",
+    "MultiCrop",
     "Normalize",
     "TwoViews",
     "ViewPipeline",
     "Views",
     "byol",
+    "dino",
     "extra_view",
     "recipe",
     "simclr",
+    "swav",
 ]

@@ -4,7 +4,8 @@
 augmentation's per-image parameters on the input's device (one optional ``torch.Generator`` for all of them, in the
 pipeline's order), applies them in order, and returns the view with ``{name: params}``. :class:`TwoViews` runs two
 pipelines (the same one twice for a symmetric recipe such as SimCLR, two for an asymmetric one such as BYOL) on the
-same batch and returns ``views`` (one tensor per view) and ``params`` (one ``{name: params}`` per view).
+same batch and returns ``views`` (one tensor per view) and ``params`` (one ``{name: params}`` per view);
+:class:`MultiCrop` is the multi-crop form (DINO's, SwAV's): two global crops, then ``num_local`` local crops.
 
 Dtypes: the input is a (B, C, H, W) batch, uint8 in [0, 255] or float in [0, 1]. By default the augmentations run
 on the input's dtype (a uint8 batch stays uint8 and is rounded after every op, as the PIL-based reference recipes
@@ -247,7 +248,7 @@ class TwoViews:
                     f"`{name}` must be a ViewPipeline (wrap a list of augmentations: ViewPipeline([...])), "
                     f"got {type(pipe).__name__}"
                 )
-        self.pipelines = (view1, view1 if view2 is None else view2)
+        self.pipelines: tuple[ViewPipeline, ...] = (view1, view1 if view2 is None else view2)
 
     def sample(
         self, shape: Sequence[int], device: torch.device | str = "cpu", generator: torch.Generator | None = None
@@ -269,3 +270,60 @@ class TwoViews:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.pipelines[0]!r}, {self.pipelines[1]!r})"
+
+
+class MultiCrop(TwoViews):
+    """Multi-crop views of a batch (DINO, SwAV): two global crops, each from its own pipeline, then ``num_local``
+    local crops from ``local_view``, every crop with its own parameters.
+
+    A :class:`TwoViews` whose first two views are the global crops: what reads the two views of a :class:`TwoViews`
+    (the objectives' ``params`` pair, AugSelf's augmentations) reads the global crops. ``views`` and ``params`` hold
+    the global crops first, then the local ones (``views[:2]`` at the global size, ``views[2:]`` at the local size);
+    the parameters are drawn in that order, each crop's independently, from the one optional ``generator``.
+
+    Args:
+        global_views: the two global crops' pipelines (the same one twice for a symmetric recipe).
+        local_view: the local crops' pipeline, or None when ``num_local`` is 0.
+        num_local: how many local crops (each with its own draws), ``>= 0``.
+
+    Example:
+        >>> import torch
+        >>> from essl_aug.transforms import RandomResizedCrop
+        >>> big, small = ViewPipeline([RandomResizedCrop(8)]), ViewPipeline([RandomResizedCrop(4)])
+        >>> crops = MultiCrop((big, big), small, num_local=3)
+        >>> views, params = crops(torch.rand(2, 3, 12, 12), torch.Generator().manual_seed(0))
+        >>> [tuple(v.shape[-2:]) for v in views], len(params), crops.num_global, crops.num_local
+        ([(8, 8), (8, 8), (4, 4), (4, 4), (4, 4)], 5, 2, 3)
+    """
+
+    #: The number of global crops, the first views.
+    num_global = 2
+
+    def __init__(
+        self, global_views: Sequence[ViewPipeline], local_view: ViewPipeline | None = None, num_local: int = 0
+    ) -> None:
+        given: object = global_views  # anything a caller passes, checked
+        if isinstance(given, ViewPipeline) or not isinstance(given, Sequence) or len(given) != 2:
+            raise TypeError(
+                "`global_views` must be the two global crops' pipelines, a pair (view1, view2) of ViewPipeline "
+                f"(the same one twice for a symmetric recipe), got {global_views!r}"
+            )
+        super().__init__(global_views[0], global_views[1])
+        if isinstance(num_local, bool) or not isinstance(num_local, int) or num_local < 0:
+            raise ValueError(f"`num_local` must be the number of local crops, an int >= 0, got {num_local!r}")
+        if num_local and not isinstance(local_view, ViewPipeline):
+            raise TypeError(
+                f"`local_view` must be the local crops' ViewPipeline for num_local={num_local}, "
+                f"got {type(local_view).__name__}"
+            )
+        if local_view is not None and not isinstance(local_view, ViewPipeline):
+            raise TypeError(f"`local_view` must be a ViewPipeline or None, got {type(local_view).__name__}")
+        self.local_view = local_view
+        self.num_local = num_local
+        self.pipelines = (*self.pipelines, *([local_view] * num_local if local_view is not None else []))
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(({self.pipelines[0]!r}, {self.pipelines[1]!r}), {self.local_view!r}, "
+            f"num_local={self.num_local})"
+        )

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.adapters import solo_env
+from tests.adapters import solo_env, spt_env
 
 _SOLO_SESSION = solo_env.overlay() is not None
+_SPT_SESSION = spt_env.overlay() is not None  # make test-spt: the only session that collects spt_env.SPT_TESTS
 collect_ignore = sorted(
-    p.name for p in Path(__file__).parent.glob("test_*.py") if (p.name in solo_env.SOLO_TESTS) != _SOLO_SESSION
-)
+    p.name
+    for p in Path(__file__).parent.glob("test_*.py")
+    if (p.name in solo_env.SOLO_TESTS) != _SOLO_SESSION or (p.name in spt_env.SPT_TESTS and not _SPT_SESSION)
+) + ([] if _SPT_SESSION else ["spt_ddp_worker.py"])  # imports the framework (collected for its doctests)
 solo_env.setup_session()
 
 
@@ -26,4 +29,8 @@ def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untype
     if not _SOLO_SESSION:
         terminalreporter.write_line(
             f"solo-learn adapter tests ({', '.join(solo_env.SOLO_TESTS)}) run in their own session: make test-solo"
+        )
+    if not _SPT_SESSION:
+        terminalreporter.write_line(
+            f"stable-pretraining adapter tests ({', '.join(spt_env.SPT_TESTS)}) run in their own session: make test-spt"
         )

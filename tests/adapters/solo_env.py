@@ -24,7 +24,12 @@ from torch import nn
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The test files that need solo-learn: collected only in the session that has the overlay.
-SOLO_TESTS = ("test_solo_learn.py", "test_solo_learn_pretrain.py")
+SOLO_TESTS = (
+    "test_solo_learn.py",
+    "test_solo_learn_pretrain.py",
+    "test_solo_learn_resume.py",
+    "test_solo_learn_multicrop.py",
+)
 
 
 def solo_learn_src() -> Path:

@@ -19,6 +19,7 @@ MODULES = [
     "essl_aug.adapters.lightly",
     "essl_aug.adapters.per_sample",
     "essl_aug.adapters.solo_learn",
+    "essl_aug.adapters.stable_pretraining",
 ]
 
 

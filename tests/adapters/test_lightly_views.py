@@ -99,7 +99,7 @@ def test_gpu_views_are_the_recipe_with_its_params() -> None:
 
 
 def test_gpu_views_errors() -> None:
-    with pytest.raises(ValueError, match=r"`name` must be one of \['byol', 'simclr'\], got 'moco'"):
+    with pytest.raises(ValueError, match=r"`name` must be one of \['byol', 'dino', 'simclr', 'swav'\], got 'moco'"):
         GPUViews("moco", size=SIZE)
     with pytest.raises(TypeError, match="jitter"):
         GPUViews("simclr", size=SIZE, jitter=0.5)
@@ -109,6 +109,18 @@ def test_gpu_views_errors() -> None:
         GPUViews("simclr", size=SIZE)([torch.zeros(3, 8, 8)])
     with pytest.raises(TypeError, match=r"`generator` must be a torch.Generator or None, got int.*manual_seed"):
         GPUViews("simclr", size=SIZE, generator=0)  # at construction, not at the first batch
+
+
+def test_gpu_views_make_dinos_crops_and_the_step_refuses_them() -> None:
+    """GPUViews("dino", num_local=6) makes DINOTransform's 8 crops on the device; EquivariantStep, which reads two
+    views, refuses a multi-crop recipe and names the parts to use instead."""
+    views, params = GPUViews("dino", size=SIZE, local_size=8, num_local=6)(
+        torch.randint(0, 256, (2, 3, 20, 20), dtype=torch.uint8)
+    )
+    assert [tuple(v.shape[-2:]) for v in views] == [(SIZE, SIZE)] * 2 + [(8, 8)] * 6 and len(params) == 8
+    backbone = nn.Sequential(nn.Conv2d(3, 8, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    with pytest.raises(ValueError, match=r"EquivariantStep makes two views; .* use GPUViews and ObjectivesLoss"):
+        essl_lightly.EquivariantStep(backbone, 8, size=SIZE, config={"views": {"name": "dino", "local_size": 8}})
 
 
 def test_objectives_by_config_errors() -> None:
@@ -391,3 +403,23 @@ def test_the_step_with_a_seed_draws_from_its_streams_at_the_position_given() -> 
     assert not torch.equal(first[0], other[0])
     (expected, _), _ = GPUViews(recipe("simclr", SIZE))(images, StepStreams(5, 0).generator(2, 7))
     assert torch.equal(first[0], expected)
+
+
+def test_the_step_hands_equimod_the_un_augmented_images() -> None:
+    """``EquivariantStep`` passes the images given to ``views()`` as ``StepInputs.images``: EquiMod's loss is the one
+    computed by hand on those images, normalised as the recipe's views are."""
+    config = {"lambda": 0, "objectives": {"equimod": {"hidden": [16], "dim": 8, "param_dim": 8}}}
+    backbone, projector, step = _step(config, torch.Generator().manual_seed(5))
+    equimod = step.objectives.objectives["equimod"]
+    assert equimod.normalize == step.gpu_views.recipe.pipelines[0].normalize  # the views' normalisation
+    images = torch.randint(0, 256, (B, 3, IMAGE, IMAGE), dtype=torch.uint8)
+    x0, x1 = step.views(images)
+    params = step.params
+    f0, f1 = backbone(x0), backbone(x1)
+    loss, log = step.training_step((projector(f0), projector(f1)), 0)
+    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in equimod.normalize)
+    torch.testing.assert_close(equimod.originals(images), (images.float() / 255 - mean) / std)
+    with torch.no_grad():  # the same images as floats in [0, 1]
+        expected = equimod(StepInputs(backbone=backbone, images=images.float() / 255, features=(f0, f1), params=params))
+    torch.testing.assert_close(loss.detach(), expected.loss, rtol=1e-5, atol=1e-6)
+    assert {"train_equimod_infonce", "train_equimod_eqgain"} <= set(log)

@@ -222,6 +222,7 @@ def test_views_on_the_device_replace_the_crops_and_feed_the_objectives(method: s
     probe = model.essl_objectives.objectives["probe"]
     inputs = probe.seen[-1]
     assert inputs.features[0] is seen[0][1] and inputs.features[1] is seen[1][1]
+    assert inputs.images is source  # the un-augmented images the views were made from (EquiMod's third pass)
     torch.manual_seed(3)  # the draws of the step, in its order: the two views, then the extra view
     views, params = model.essl_views(source)
     extra, extra_params = model._essl_extra(SIZE)(source)
@@ -318,6 +319,7 @@ def test_the_config_hook_fills_the_blocks_defaults_in_place() -> None:
         ({"views": "moco"}, r"essl\.views"),
         ({"objectives": {"augselff": {}}}, r"essl\.objectives\.augselff"),
         ({"objectives": {"augself": {}}}, r"essl\.objectives\.augself needs params.*essl\.views"),
+        ({"objectives": {"equimod": {}}}, r"essl\.objectives\.equimod needs params.*essl\.views"),
         ({"source": "extra_crop"}, r"essl\.source: extra_crop .*successor is essl\.views"),
     ],
 )
@@ -327,7 +329,7 @@ def test_bad_blocks_name_the_key(block: dict, match: str) -> None:
 
 
 def test_views_need_two_large_crops_and_no_small_ones() -> None:
-    with pytest.raises(ValueError, match=r"essl\.views makes 2 views .*no small ones"):
+    with pytest.raises(ValueError, match=r"essl\.views makes 2 large crops and 0 small ones .*has 2 and 2\."):
         build("simclr", {"views": "simclr"}, small=2)
 
 

@@ -34,6 +34,7 @@ INSTALL_HINTS = {
     "matplotlib": 'pip install "essl-aug[demo]"',
     "solo": "scripts/install_solo_overlay.sh",
     "omegaconf": 'pip install "essl-aug[solo]"',
+    "stable_pretraining": 'pip install "essl-aug[spt]"',
 }
 
 

@@ -239,3 +239,47 @@ def test_errors_name_the_setting_and_the_fix() -> None:
         pretrain(images, _fashion(objectives={"augself": {"colour": 1}}))
     with pytest.raises(ValueError, match="weight"):
         pretrain(images, _fashion(objectives={"augself": {"weight": -1.0}}))
+
+
+#: EquiMod on the Fashion-MNIST recipe (toy widths): its parameters standardised by the views' own statistics at 28 px.
+EQUIMOD_FASHION = {"weight": 1.0, "statistics": "views", "image_size": 28, "hidden": [16], "dim": 8, "param_dim": 8}
+#: SIE on the Fashion-MNIST recipe (toy widths): the last half of the features equivariant, crop and colour as ``z``.
+SIE_FASHION = {"weight": 1.0, "groups": ["crop", "color"], "mlp": [16, 16]}
+
+
+def test_equimod_runs_four_steps_of_the_fashion_recipe() -> None:
+    res = pretrain(_images(n=16), _fashion(objectives={"equimod": EQUIMOD_FASHION}))
+    assert len(res.history) == 2  # 2 epochs of 2 steps
+    row = res.history[-1]
+    assert {"ssl", "equimod/loss", "equimod/infonce", "equimod/eqgain"} <= set(row)
+    assert all(math.isfinite(v) for v in row.values())
+    assert row["loss"] == pytest.approx(row["ssl"] + row["equimod/loss"], rel=1e-5)
+    assert row["equimod/infonce"] > 0.1  # 4B = 32 rows: chance is log(31) ~ 3.4
+
+
+def test_sie_alone_runs_four_steps_of_the_fashion_recipe() -> None:
+    """SIE as published is the whole loss: the loop's SSL loss is 0 here and SIE trains the backbone alone."""
+    from essl_aug.config import build_objectives
+
+    torch.manual_seed(0)
+    net, proj = SmallCNN(1, 4), projector(16)
+    views = TwoViews(FASHION_VIEW)
+    sie = Objectives(build_objectives({"sie": SIE_FASHION}, {"in_features": net.out_features, "augmentations": views}))
+    before = [p.detach().clone() for p in net.parameters()]
+    history = pretrain_loop(
+        net,
+        proj,
+        _images(n=16),
+        views=views,
+        ssl_loss=lambda z1, z2: (z1 * 0).sum(),  # no SSL loss beside SIE's
+        optimizer=torch.optim.SGD([*net.parameters(), *sie.parameters()], lr=0.01),
+        lr=lambda s: 0.01,
+        epochs=2,
+        batch_size=8,
+        generator=torch.Generator().manual_seed(1),
+        objectives=sie,
+    )
+    assert len(history) == 2 and {"sie/inv", "sie/equi", "sie/std", "sie/pred_std", "sie/cov"} <= set(history[-1])
+    assert all(math.isfinite(v) for row in history for v in row.values())
+    assert history[-1]["loss"] == pytest.approx(history[-1]["sie/loss"], rel=1e-6)
+    assert not all(torch.equal(a, b) for a, b in zip(before, net.parameters(), strict=True))

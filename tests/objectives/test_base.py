@@ -10,7 +10,17 @@ import torch
 from torch import Tensor, nn
 
 from essl_aug import EquivarianceHead, EquivarianceLoss
-from essl_aug.objectives import ESSL, AugSelf, Objective, ObjectiveOutput, Objectives, PredictorEquivariance, StepInputs
+from essl_aug.objectives import (
+    ESSL,
+    SIE,
+    AugSelf,
+    EquiMod,
+    Objective,
+    ObjectiveOutput,
+    Objectives,
+    RelativePredictor,
+    StepInputs,
+)
 from essl_aug.objectives.base import INPUTS, check_weight, weighted
 from essl_aug.transforms import RandomResizedCrop
 from essl_aug.views import TwoViews, ViewPipeline
@@ -98,7 +108,7 @@ def test_step_inputs_provided() -> None:
     generator = torch.Generator()
     inputs = StepInputs(extra=torch.rand(1, 3, 4, 4), params=({}, {}), generator=generator)
     assert inputs.provided() == {"extra", "params"}  # the generator is not an input an objective requires
-    assert set(INPUTS) == {"backbone", "extra", "features", "embeddings", "params", "images"}
+    assert set(INPUTS) == {"backbone", "extra", "features", "embeddings", "params", "images", "maps"}
 
 
 @pytest.mark.parametrize("weight", [-0.1, float("nan"), float("inf"), "0.4", True, None])
@@ -140,7 +150,9 @@ def _step(objective: nn.Module, backbone: nn.Module) -> Tensor:
         return objective(backbone, x[..., :8, :8]).loss
     views, params = _VIEWS(x)
     f1, f2 = backbone(views[0]), backbone(views[1])
-    inputs = StepInputs(backbone=backbone, extra=x[..., :8, :8], features=(f1, f2), params=(params[0], params[1]))
+    inputs = StepInputs(
+        backbone=backbone, extra=x[..., :8, :8], features=(f1, f2), params=(params[0], params[1]), images=x
+    )
     return objective(inputs).loss
 
 
@@ -149,7 +161,9 @@ OBJECTIVES: dict[str, Callable[[], Objective]] = {
     "ESSL": lambda: ESSL("vflip", in_features=8, hidden=(4,)),
     "ESSL, continuous": lambda: ESSL("random_rotation", in_features=8, hidden=(4,)),
     "AugSelf": lambda: AugSelf(8, groups=("crop",), hidden=(4,)),
-    "PredictorEquivariance": lambda: PredictorEquivariance(8, groups=("crop",), dim=4, hidden=(4,)),
+    "RelativePredictor": lambda: RelativePredictor(8, groups=("crop",), dim=4, hidden=(4,)),
+    "EquiMod": lambda: EquiMod(8, dim=4, hidden=(4,), param_dim=4),
+    "SIE": lambda: SIE(8, groups=("crop",), mlp=(8, 8)),
 }
 
 

@@ -27,7 +27,7 @@ from essl_aug.objectives import (
     Objective,
     ObjectiveOutput,
     Objectives,
-    PredictorEquivariance,
+    RelativePredictor,
     StepInputs,
 )
 from essl_aug.transforms import ColorJitter, RandomResizedCrop, RandomRotation, RandomRotation90
@@ -104,6 +104,7 @@ def test_defaults_are_the_reference_objective() -> None:
         "views",
         "objectives",
         "seed",
+        "layer",
     }
     assert c.as_mapping() == {**DEFAULTS, "hidden_dim": [2048, 2048]}
 
@@ -219,8 +220,11 @@ def test_hidden_dim_is_one_width_twice_or_a_list(value: Any, hidden: tuple[int, 
         ({"transform": "spin"}, r"essl\.transform: unknown family name 'spin'; choose one of \["),
         ({"transform": "[rotation"}, r"essl\.transform: '\[rotation' is not valid JSON"),
         ({"lamb": 0.4}, r"unknown essl setting\(s\) \['lamb'\]; valid keys are"),
-        ({"views": "moco"}, r"essl\.views: unknown recipe 'moco'; the recipes are \['byol', 'simclr'\]"),
-        ({"views": 3}, r"essl\.views must be null, a recipe name \(byol or simclr\) or a mapping"),
+        (
+            {"views": "moco"},
+            r"essl\.views: unknown recipe 'moco'; the recipes are \['byol', 'dino', 'simclr', 'swav'\]",
+        ),
+        ({"views": 3}, r"essl\.views must be null, a recipe name \(byol or dino or simclr or swav\) or a mapping"),
         ({"views": {"name": "simclr", "jitter": 0.5}}, r"essl\.views: .*jitter"),
         ({"views": {"name": "simclr", "blur": 2}}, r"essl\.views: .*probability"),
         ({"views": "simclr", "source": "extra_crop"}, r"essl\.source: extra_crop is gone"),
@@ -317,7 +321,7 @@ def test_objectives_by_name_with_objective_selecting_the_class() -> None:
     augself, angle, eq = (built.objectives[k] for k in ("augself", "angle", "eq"))
     assert isinstance(augself, AugSelf) and augself.weight == 0.5 and list(augself.groups) == ["crop", "flip"]
     assert isinstance(angle, ESSL) and isinstance(angle.transform, RandomRotation) and angle.weight == 0.2
-    assert isinstance(eq, PredictorEquivariance) and eq.in_features == 8
+    assert isinstance(eq, RelativePredictor) and eq.in_features == 8
     assert c.objectives["angle"]["objective"] == "essl"  # kept as given
 
 
@@ -343,8 +347,8 @@ def test_source_embeddings_takes_the_embedding_width() -> None:
         context,
     )
     emb, feat = built["emb"], built["feat"]
-    assert isinstance(emb, PredictorEquivariance) and emb.in_features == 6 and emb.requires == {"embeddings", "params"}
-    assert isinstance(feat, PredictorEquivariance) and feat.in_features == 8
+    assert isinstance(emb, RelativePredictor) and emb.in_features == 6 and emb.requires == {"embeddings", "params"}
+    assert isinstance(feat, RelativePredictor) and feat.in_features == 8
     c = ESSLConfig.from_mapping({"lambda": 0, "views": "simclr", "objectives": {"predictor": {"source": "embeddings"}}})
     objectives = c.build_objectives(in_features=8, embedding_dim=6)
     assert objectives is not None and objectives.objectives["predictor"].in_features == 6
@@ -405,7 +409,7 @@ def test_check_provided_names_the_missing_input_and_how_to_provide_it(registry: 
     objectives = Objectives(
         {
             "augself": AugSelf(8, groups=("crop",)),
-            "pred": PredictorEquivariance(8, source="embeddings", split=2),
+            "pred": RelativePredictor(8, source="embeddings", split=2),
             "probe": Probe(8),
         }
     )
@@ -434,7 +438,7 @@ def test_register_objective(registry: dict[str, type[Objective]]) -> None:
 
 def test_the_registry_holds_the_objectives() -> None:
     assert OBJECTIVES["essl"] is ESSL and OBJECTIVES["augself"] is AugSelf
-    assert OBJECTIVES["predictor"] is PredictorEquivariance and set(OBJECTIVES) >= {"essl", "augself", "predictor"}
+    assert OBJECTIVES["predictor"] is RelativePredictor and set(OBJECTIVES) >= {"essl", "augself", "predictor"}
 
 
 def test_log_keys_and_parse_json() -> None:
@@ -503,7 +507,7 @@ def test_every_objective_built_by_name_pickles_with_its_weights(transform: str) 
     assert all(torch.equal(a, b) for a, b in pairs)
 
 
-@pytest.mark.parametrize(("kind", "cls"), [("AugSelf", AugSelf), ("PredictorEquivariance", PredictorEquivariance)])
+@pytest.mark.parametrize(("kind", "cls"), [("AugSelf", AugSelf), ("RelativePredictor", RelativePredictor)])
 def test_an_objective_is_selected_by_its_class_name_too(kind: str, cls: type) -> None:
     built = build_objectives({"mine": {"objective": kind}}, {"in_features": 8})
     assert type(built["mine"]) is cls

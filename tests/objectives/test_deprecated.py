@@ -51,3 +51,16 @@ def test_continuous_by_its_former_config_name() -> None:
     assert built is not None
     obj = built.objectives["continuous"]
     assert isinstance(obj, ESSL) and isinstance(obj.transform, RandomGaussianBlur) and obj.weight == 0.3
+
+
+def test_predictor_equivariance_is_relative_predictor() -> None:
+    from essl_aug.objectives import RelativePredictor
+
+    with pytest.warns(DeprecationWarning, match=r"PredictorEquivariance is deprecated .*predictor\.RelativePredictor"):
+        cls = essl_aug.objectives.PredictorEquivariance
+    assert cls is RelativePredictor
+    c = ESSLConfig.from_mapping(
+        {"lambda": 0, "objectives": {"p": {"objective": "PredictorEquivariance"}}}, has_params=True
+    )
+    built = c.build_objectives(in_features=8)
+    assert built is not None and type(built.objectives["p"]) is RelativePredictor

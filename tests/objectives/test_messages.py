@@ -11,7 +11,7 @@ import torch
 from essl_aug.adapters.lightly import GPUViews
 from essl_aug.adapters.loader import ViewsDataset, collate_views, stack_params
 
-from essl_aug.objectives import AugSelf, Objectives, PredictorEquivariance, StepInputs
+from essl_aug.objectives import AugSelf, Objectives, RelativePredictor, StepInputs
 from essl_aug.transforms import RandomHorizontalFlip, RandomResizedCrop, RandomRotation, RandomSolarize
 from essl_aug.views import IMAGENET_NORMALIZE, ViewPipeline, simclr
 
@@ -26,7 +26,7 @@ CASES: list[tuple[Callable[[], object], type[Exception], str]] = [
         r"needs the params of the two SSL views, a pair \(p1, p2\).*got dict",
     ),
     (
-        lambda: PredictorEquivariance(8, dim=8)(StepInputs(features=FEATURES, params=(P1,))),  # type: ignore[arg-type]
+        lambda: RelativePredictor(8, dim=8)(StepInputs(features=FEATURES, params=(P1,))),  # type: ignore[arg-type]
         ValueError,
         r"a pair \(p1, p2\).*got tuple of 1",
     ),
@@ -81,7 +81,7 @@ def test_lightlys_normalize_dict_is_taken_as_mean_and_std() -> None:
 def test_features_of_another_dtype_outside_autocast(dtype: torch.dtype) -> None:
     """fp16 / fp64 features from a backbone run without autocast reach float32 heads: cast, not a dtype error."""
     f = tuple(t.to(dtype) for t in FEATURES)
-    for objective in (AugSelf(8), PredictorEquivariance(8, dim=8)):
+    for objective in (AugSelf(8), RelativePredictor(8, dim=8)):
         assert torch.isfinite(objective(StepInputs(features=f, params=(P1, P2))).loss)
 
 

@@ -1,4 +1,4 @@
-"""PredictorEquivariance: g(e1, embed(t)) learns e2; EquiMod's InfoNCE; SIE's split; weights, gradients, errors."""
+"""RelativePredictor: g(e1, embed(t)) learns e2; the InfoNCE; a split space; weights, gradients, errors."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from essl_aug.objectives import Objectives, PredictorEquivariance, StepInputs
+from essl_aug.objectives import Objectives, RelativePredictor, StepInputs
 from essl_aug.objectives.augself import select_groups
 from essl_aug.objectives.predictor import info_nce, relative_parameters
 from essl_aug.transforms import Params, RandomResizedCrop
@@ -52,7 +52,7 @@ def test_the_prediction_beats_the_identity_on_a_learnable_toy(loss: Any, one_thr
         z1, z2, p1, p2 = _crop_batch(g, shift, 12, 8)
         return StepInputs(embeddings=(z1, z2), params=(p1, p2))
 
-    pred = PredictorEquivariance(12, groups=("crop",), source="embeddings", split=8, loss=loss, temperature=0.1)
+    pred = RelativePredictor(12, groups=("crop",), source="embeddings", split=8, loss=loss, temperature=0.1)
     _train(pred, batch, 300)
     pred.eval()
     with torch.no_grad():
@@ -62,7 +62,7 @@ def test_the_prediction_beats_the_identity_on_a_learnable_toy(loss: Any, one_thr
     assert float(logs["cos"]) > float(logs["cos_identity"]) + 0.15, logs
 
 
-def test_equimods_own_projector_learns_an_equivariant_space(one_thread: None) -> None:
+def test_an_own_projector_learns_an_equivariant_space(one_thread: None) -> None:
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(2)
     shift = 4 * torch.randn(4, 16, generator=g)
@@ -71,7 +71,7 @@ def test_equimods_own_projector_learns_an_equivariant_space(one_thread: None) ->
         z1, z2, p1, p2 = _crop_batch(g, shift, 16, 16)
         return StepInputs(features=(z1, z2), params=(p1, p2))
 
-    pred = PredictorEquivariance(16, groups=("crop",), dim=16, hidden=(64,))
+    pred = RelativePredictor(16, groups=("crop",), dim=16, hidden=(64,))
     start = pred(batch()).logs["infonce"]
     _train(pred, batch, 200)
     pred.eval()
@@ -97,7 +97,7 @@ def test_loss_wiring_symmetric_split_and_cosine() -> None:
     torch.manual_seed(0)
     p1, p2 = simclr(16).sample((5, 3, 24, 24), generator=torch.Generator().manual_seed(0))
     z1, z2 = torch.randn(5, 10), torch.randn(5, 10)
-    pred = PredictorEquivariance(10, groups=("crop", "flip", "color"), source="embeddings", split=6, loss="cosine")
+    pred = RelativePredictor(10, groups=("crop", "flip", "color"), source="embeddings", split=6, loss="cosine")
     out = pred(StepInputs(embeddings=(z1, z2), params=(p1, p2)))
     groups = select_groups(["crop", "flip", "color"])
     t = torch.cat([relative_parameters(groups, p1, p2), relative_parameters(groups, p2, p1)])
@@ -117,7 +117,7 @@ def test_cosine_detaches_the_target_and_infonce_does_not() -> None:
     for loss in ("cosine", "infonce"):
         z1 = torch.randn(4, 6)
         z2 = torch.randn(4, 6, requires_grad=True)  # view 2 is only the target when not symmetric
-        pred = PredictorEquivariance(6, groups=("crop",), source="embeddings", split=3, loss=loss, symmetric=False)
+        pred = RelativePredictor(6, groups=("crop",), source="embeddings", split=3, loss=loss, symmetric=False)
         pred(StepInputs(embeddings=(z1, z2), params=(p1, p2))).loss.backward()
         if loss == "cosine":
             assert z2.grad is None
@@ -129,7 +129,7 @@ def test_cosine_detaches_the_target_and_infonce_does_not() -> None:
 def test_gradient_reaches_the_features(split: int | None) -> None:
     p1, p2 = simclr(16).sample((4, 3, 24, 24))
     f1, f2 = torch.randn(4, 8, requires_grad=True), torch.randn(4, 8, requires_grad=True)
-    pred = PredictorEquivariance(8, split=split, dim=8, hidden=(16,))
+    pred = RelativePredictor(8, split=split, dim=8, hidden=(16,))
     pred(StepInputs(features=(f1, f2), params=(p1, p2))).loss.backward()
     assert f1.grad is not None and f2.grad is not None
     assert float(f1.grad.abs().sum()) > 0 and float(f2.grad.abs().sum()) > 0
@@ -142,7 +142,7 @@ def test_weight_zero_leaves_the_ssl_loss_bit_identical(bad: float | None) -> Non
     if bad is not None:
         f2 = f2.clone()
         f2[0, 0] = bad
-    pred = PredictorEquivariance(8, weight=0.0, dim=8, hidden=(16,))
+    pred = RelativePredictor(8, weight=0.0, dim=8, hidden=(16,))
     out = pred(StepInputs(features=(f1, f2), params=(p1, p2)))
     assert set(out.logs) == {"infonce", "cos", "cos_identity"}
     for value in (1.2345, -0.0, 0.0, -3e-38, float("inf")):
@@ -155,10 +155,10 @@ def test_weight_zero_leaves_the_ssl_loss_bit_identical(bad: float | None) -> Non
 
 
 def test_requires_follows_the_source_and_objectives_combine() -> None:
-    assert PredictorEquivariance(8).requires == {"features", "params"}
-    emb = PredictorEquivariance(8, source="embeddings", split=2)
+    assert RelativePredictor(8).requires == {"features", "params"}
+    emb = RelativePredictor(8, source="embeddings", split=2)
     assert emb.requires == {"embeddings", "params"}
-    both = Objectives({"pred": emb, "eq": PredictorEquivariance(6, dim=4, hidden=(8,), weight=0.5)})
+    both = Objectives({"pred": emb, "eq": RelativePredictor(6, dim=4, hidden=(8,), weight=0.5)})
     assert both.requires == {"embeddings", "features", "params"}
     p1, p2 = simclr(16).sample((4, 3, 24, 24))
     out = both(
@@ -167,7 +167,7 @@ def test_requires_follows_the_source_and_objectives_combine() -> None:
         )
     )
     assert {"pred/loss", "pred/infonce", "eq/cos", "eq/cos_identity"} <= set(out.logs)
-    assert PredictorEquivariance(8).invariant(torch.ones(2, 8)).shape == (2, 8)  # no split: the whole vector
+    assert RelativePredictor(8).invariant(torch.ones(2, 8)).shape == (2, 8)  # no split: the whole vector
 
 
 def _match(err: type[Exception], *parts: str) -> Any:
@@ -178,26 +178,26 @@ def test_clear_errors() -> None:
     p1, p2 = simclr(16).sample((4, 3, 24, 24))
     features = (torch.randn(4, 8), torch.randn(4, 8))
     with _match(ValueError, "needs embeddings"):
-        PredictorEquivariance(8, source="embeddings", split=2)(StepInputs(features=features, params=(p1, p2)))
+        RelativePredictor(8, source="embeddings", split=2)(StepInputs(features=features, params=(p1, p2)))
     with _match(ValueError, "group 'rotation'", r"add essl_aug\.RandomRotation to the views' pipeline"):
-        PredictorEquivariance(8, groups=("rotation",), dim=4)(StepInputs(features=features, params=(p1, p2)))
+        RelativePredictor(8, groups=("rotation",), dim=4)(StepInputs(features=features, params=(p1, p2)))
     with _match(ValueError, "`in_features=8`"):
-        PredictorEquivariance(6, dim=4)(StepInputs(features=features, params=(p1, p2)))
+        RelativePredictor(6, dim=4)(StepInputs(features=features, params=(p1, p2)))
     for split in (0, 8, 9, 2.5):
         with _match(ValueError, "`split`", r"\[1, 7\]"):
-            PredictorEquivariance(8, split=split)  # type: ignore[arg-type]
+            RelativePredictor(8, split=split)  # type: ignore[arg-type]
     with _match(ValueError, "`source`"):
-        PredictorEquivariance(8, source="projections")  # type: ignore[arg-type]
+        RelativePredictor(8, source="projections")  # type: ignore[arg-type]
     with _match(ValueError, "`loss`", "cosine", "infonce"):
-        PredictorEquivariance(8, loss="mse")  # type: ignore[arg-type]
+        RelativePredictor(8, loss="mse")  # type: ignore[arg-type]
     with _match(ValueError, "`temperature`"):
-        PredictorEquivariance(8, temperature=0.0)
+        RelativePredictor(8, temperature=0.0)
     with _match(ValueError, "`dim`"):
-        PredictorEquivariance(8, dim=1)
+        RelativePredictor(8, dim=1)
     with _match(ValueError, "`groups`"):
-        PredictorEquivariance(8, groups=("zoom",))
+        RelativePredictor(8, groups=("zoom",))
     with _match(ValueError, "`weight`"):
-        PredictorEquivariance(8, weight=float("nan"))
+        RelativePredictor(8, weight=float("nan"))
 
 
 def test_runs_on_real_params_of_the_simclr_recipe() -> None:
@@ -209,16 +209,16 @@ def test_runs_on_real_params_of_the_simclr_recipe() -> None:
     groups = ("crop", "color", "flip", "blur", "grayscale")
     f1, f2 = backbone(views[0]), backbone(views[1])
     inputs = StepInputs(features=(f1, f2), embeddings=(projector(f1), projector(f2)), params=(params[0], params[1]))
-    equimod = PredictorEquivariance(8, groups=groups, dim=8, hidden=(16, 16))
-    sie = PredictorEquivariance(6, groups=groups, source="embeddings", split=3, loss="cosine", predictor_hidden=(12,))
-    for objective in (equimod, sie):
+    projected = RelativePredictor(8, groups=groups, dim=8, hidden=(16, 16))
+    split = RelativePredictor(6, groups=groups, source="embeddings", split=3, loss="cosine", predictor_hidden=(12,))
+    for objective in (projected, split):
         out = objective(inputs)
         assert out.loss.ndim == 0 and bool(torch.isfinite(out.loss))
         backbone.zero_grad()
         out.loss.backward(retain_graph=True)
         weight = backbone[0].weight
         assert isinstance(weight, Tensor) and weight.grad is not None and bool(weight.grad.abs().sum() > 0)
-    assert sie.invariant(projector(f1)).shape == (8, 3)
+    assert split.invariant(projector(f1)).shape == (8, 3)
 
 
 # -- edges: an empty batch, a batch of one, flags ---------------------------------------------------------------------
@@ -231,17 +231,17 @@ def _edge_step(batch: int) -> StepInputs:
 
 def test_an_empty_batch_is_refused_with_the_fix() -> None:
     with pytest.raises(ValueError, match=r"empty batch \(B = 0\).*skip empty batches"):
-        PredictorEquivariance(8, dim=16)(_edge_step(0))
+        RelativePredictor(8, dim=16)(_edge_step(0))
 
 
 def test_a_batch_of_one_names_the_batch_norm_and_the_fixes() -> None:
     with pytest.raises(ValueError, match=r"at least 2 rows.*drop_last=True"):
-        PredictorEquivariance(8, dim=16, symmetric=False)(_edge_step(1))
-    assert torch.isfinite(PredictorEquivariance(8, dim=16, symmetric=False, norm="layer")(_edge_step(1)).loss)
+        RelativePredictor(8, dim=16, symmetric=False)(_edge_step(1))
+    assert torch.isfinite(RelativePredictor(8, dim=16, symmetric=False, norm="layer")(_edge_step(1)).loss)
 
 
 @pytest.mark.parametrize("name", ["detach_target", "symmetric"])
 @pytest.mark.parametrize("flag", ["no", "false", 1])
 def test_flags_must_be_bools_not_truthy_strings(name: str, flag: object) -> None:
     with pytest.raises(TypeError, match=f"`{name}` must be True or False"):
-        PredictorEquivariance(8, dim=16, **{name: flag})
+        RelativePredictor(8, dim=16, **{name: flag})

@@ -236,6 +236,17 @@ def view_p_values(
 ) -> dict[str, float]:
     """Every parameter's p-value for ``N`` draws of ``pipe`` against the reference view ``ref``."""
     params = pipe.sample((N, 3, *size), "cpu", torch.Generator().manual_seed(seed))
+    return params_p_values(pipe, params, ref, size, monkeypatch)
+
+
+def params_p_values(
+    pipe: ViewPipeline,
+    params: dict[str, Any],
+    ref: dict[str, Any],
+    size: tuple[int, int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> dict[str, float]:
+    """Every parameter's p-value for ``params`` (drawn by ``pipe`` for images of ``size``) against ``ref``."""
     crop_ref = ref["crop"]
     crop = pipe["resized_crop"]
     assert isinstance(crop, RandomResizedCrop) and crop.size == tuple(crop_ref.size)

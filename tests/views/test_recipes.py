@@ -14,7 +14,7 @@ from essl_aug.transforms import (
     RandomHorizontalFlip,
     RandomResizedCrop,
 )
-from essl_aug.views import IMAGENET_NORMALIZE, RECIPES, ViewPipeline, byol, extra_view, recipe, simclr
+from essl_aug.views import IMAGENET_NORMALIZE, RECIPES, ViewPipeline, byol, dino, extra_view, recipe, simclr, swav
 
 MEAN, STD = IMAGENET_NORMALIZE
 A = TypeVar("A")
@@ -68,12 +68,12 @@ def test_byol_has_solo_learns_asymmetric_values() -> None:
 
 
 def test_recipes_by_name() -> None:
-    assert {"simclr": simclr, "byol": byol} == RECIPES
+    assert {"simclr": simclr, "byol": byol, "dino": dino, "swav": swav} == RECIPES
     assert recipe("byol", 32).pipelines[1]["solarize"].p == 0.2
     named = recipe("simclr", 24, jitter_strength=0.5, normalize=None).pipelines[0]
     assert get(named, "resized_crop", RandomResizedCrop).size == (24, 24) and named.normalize is None
     assert ranges(get(named, "color_jitter", ColorJitter))[0] == (0.6, 1.4)
-    with pytest.raises(ValueError, match=r"`name` must be one of \['byol', 'simclr'\], got 'moco'"):
+    with pytest.raises(ValueError, match=r"`name` must be one of \['byol', 'dino', 'simclr', 'swav'\], got 'moco'"):
         recipe("moco", 32)
     with pytest.raises(TypeError, match="jitter"):
         recipe("simclr", 32, jitter=0.5)
