@@ -64,7 +64,7 @@ from torch import Tensor
 from essl_aug._kernels import flip_table
 from essl_aug._validation import check_fraction
 from essl_aug.head import hidden_widths
-from essl_aug.layers import _check_grid
+from essl_aug.layers import check_grid
 from essl_aug.objectives import ESSL, SIE, AugSelf, EquiMod, ESSLOnViews, Objective, Objectives, RelativePredictor
 from essl_aug.objectives.base import check_weight
 from essl_aug.objectives.essl import ContinuousESSL
@@ -253,7 +253,7 @@ def _layer(spec: Any) -> dict[str, Any] | None:
     grid = spec.get("grid")
     grid = tuple(grid) if isinstance(grid, list) else grid
     class_tokens = spec.get("class_tokens", 0)
-    _core("layer", _check_grid, class_tokens, grid)
+    _core("layer", check_grid, class_tokens, grid)
     return {"name": spec["name"], "channels": channels, "class_tokens": class_tokens, "grid": grid}
 
 

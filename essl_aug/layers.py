@@ -27,7 +27,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-__all__ = ["LayerFeatures", "capture", "feature_map", "find_layer", "spatial_map"]
+__all__ = ["LayerFeatures", "capture", "check_grid", "feature_map", "find_layer", "spatial_map"]
 
 
 def _module_of(backbone: object) -> nn.Module:
@@ -72,7 +72,13 @@ def find_layer(backbone: object, layer: str) -> nn.Module:
     )
 
 
-def _check_grid(class_tokens: int, grid: Sequence[int] | None) -> tuple[int, tuple[int, int] | None]:
+def check_grid(class_tokens: int, grid: Sequence[int] | None) -> tuple[int, tuple[int, int] | None]:
+    """``(class_tokens, grid)`` checked: an int >= 0 and None or ``(h, w)`` of ints > 0; errors name the argument.
+
+    Example:
+        >>> check_grid(1, [14, 14])
+        (1, (14, 14))
+    """
     if isinstance(class_tokens, bool) or not isinstance(class_tokens, int) or class_tokens < 0:
         raise ValueError(f"`class_tokens` must be an integer >= 0 (a ViT's [CLS]: 1), got {class_tokens!r}.")
     if grid is None:
@@ -96,7 +102,7 @@ def spatial_map(
         tensor([[2., 4.],
                 [6., 8.]])
     """
-    class_tokens, size = _check_grid(class_tokens, grid)
+    class_tokens, size = check_grid(class_tokens, grid)
     if isinstance(output, (tuple, list)):
         raise TypeError(
             f"layer {layer!r} returns a {type(output).__name__}; hook a module that returns one tensor (a map "
@@ -154,7 +160,7 @@ def capture(
         [(2, 4, 4, 4), (2, 4, 4, 4)]
     """
     module = find_layer(backbone, layer)
-    _check_grid(class_tokens, grid)
+    check_grid(class_tokens, grid)
     raw: list[tuple[Tensor, int]] = []
     maps: list[Tensor] = []
 
@@ -194,7 +200,7 @@ def feature_map(
         torch.Size([2, 4, 4, 4])
     """
     module = find_layer(backbone, layer)
-    _check_grid(class_tokens, grid)
+    check_grid(class_tokens, grid)
     found: list[Tensor] = []
 
     def hook(_module: nn.Module, _args: Any, output: Any) -> None:
@@ -240,7 +246,7 @@ class LayerFeatures(nn.Module):
     def __init__(self, backbone: nn.Module, layer: str, class_tokens: int = 0, grid: Sequence[int] | None = None):
         super().__init__()
         find_layer(backbone, layer)
-        self.class_tokens, self.grid = _check_grid(class_tokens, grid)
+        self.class_tokens, self.grid = check_grid(class_tokens, grid)
         self.backbone = backbone
         self.layer = layer
 

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import Tensor
 
-from essl_aug.layers import _check_grid, feature_map, find_layer
+from essl_aug.layers import check_grid, feature_map, find_layer
 from essl_aug.objectives.base import Objective, ObjectiveOutput, Objectives, StepInputs
 
 __all__ = ["AtLayer", "maps_layer"]
@@ -74,7 +74,7 @@ class AtLayer(Objective):
         super().__init__(objective.weight)
         self.objective = objective
         self.layer = layer
-        self.class_tokens, self.grid = _check_grid(class_tokens, grid)
+        self.class_tokens, self.grid = check_grid(class_tokens, grid)
         needs = set(objective.requires)
         if "features" in needs:
             needs = (needs - {"features"}) | {"maps"}

@@ -60,15 +60,26 @@ from essl_aug.objectives.augself import (
 from essl_aug.objectives.base import Objective, ObjectiveOutput, StepInputs, weighted
 from essl_aug.transforms.base import Params, Transformation
 
-__all__ = ["RelativePredictor", "info_nce", "relative_parameters"]
+__all__ = ["RelativePredictor", "info_nce", "relative_parameters", "relative_width"]
 
 Source = Literal["features", "embeddings"]
 Loss = Literal["cosine", "infonce"]
 
 
-def _columns(aug: Transformation[Any]) -> int:
-    spec = aug.relative_spec
-    return spec.size if spec.kind == "regression" or spec.size > 2 else 1
+def relative_width(groups: Mapping[str, Transformation[Any]]) -> int:
+    """The number of columns :func:`relative_parameters` gives for ``groups``.
+
+    Example:
+        >>> from essl_aug.objectives.augself import select_groups
+        >>> relative_width(select_groups(["crop", "flip", "blur"]))
+        6
+    """
+
+    def columns(aug: Transformation[Any]) -> int:
+        spec = aug.relative_spec
+        return spec.size if spec.kind == "regression" or spec.size > 2 else 1
+
+    return sum(columns(aug) for aug in groups.values())
 
 
 def relative_parameters(
@@ -203,7 +214,7 @@ class RelativePredictor(Objective):
         self.groups = select_groups(groups, augmentations, "RelativePredictor")
         width = dim if split is None else split
         self.projector: nn.Module = mlp(in_features, dim, hidden, norm) if split is None else nn.Identity()
-        self.embed = mlp(sum(_columns(aug) for aug in self.groups.values()), width, param_hidden, norm)
+        self.embed = mlp(relative_width(self.groups), width, param_hidden, norm)
         self.predictor = mlp(2 * width, width, predictor_hidden, norm)
 
     def equivariant(self, z: Tensor) -> Tensor:

@@ -67,7 +67,7 @@ from torch import Tensor, nn
 
 from essl_aug import _random
 from essl_aug._validation import check_fraction, check_images
-from essl_aug.layers import _check_grid, feature_map, find_layer
+from essl_aug.layers import check_grid, feature_map, find_layer
 from essl_aug.objectives.base import Objective, ObjectiveOutput, StepInputs, weighted
 from essl_aug.transforms import RandomHorizontalFlip, RandomVerticalFlip
 
@@ -192,7 +192,7 @@ class SER(Objective):
                 raise TypeError(f"`{name}` must be True or False, got {flag!r}.")
         if source not in SOURCES:
             raise ValueError(f"`source` must be one of {list(SOURCES)}, got {source!r}.")
-        self.class_tokens, self.grid = _check_grid(class_tokens, grid)
+        self.class_tokens, self.grid = check_grid(class_tokens, grid)
         self.layer, self.in_channels, self.stride = layer, in_channels, stride
         self.temperature = float(temperature)
         self.rotations, self.flips, self.symmetric, self.detach_target = rotations, flips, symmetric, detach_target

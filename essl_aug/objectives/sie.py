@@ -73,7 +73,7 @@ from essl_aug.objectives.augself import (
     two_features,
 )
 from essl_aug.objectives.base import Objective, ObjectiveOutput, StepInputs, weighted
-from essl_aug.objectives.predictor import _columns, relative_parameters
+from essl_aug.objectives.predictor import relative_parameters, relative_width
 
 __all__ = ["SIE", "Hypernetwork", "MLPPredictor", "sie_projector", "vicreg_std_cov"]
 
@@ -318,7 +318,7 @@ class SIE(Objective):
             )
         self.projector_inv = sie_projector(inv, mlp_inv)
         self.projector_equi = sie_projector(equi, mlp_equi)
-        latent = sum(_columns(aug) for aug in self.groups.values())
+        latent = relative_width(self.groups)
         self.predictor: nn.Module
         if predictor == "hypernetwork":
             self.predictor = Hypernetwork(
