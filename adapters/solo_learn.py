@@ -39,19 +39,12 @@ from essl_aug.objectives import Objectives, StepInputs
 from essl_aug.streams import StepStreams
 from essl_aug.views import MultiCrop, TwoViews, ViewPipeline
 
+from ._hydra import plain
+
 __all__ = ["equivariant", "install", "is_equivariant"]
 
 _EXTRA = "pip install 'essl-aug[solo]' and put a solo-learn clone on the path (pip install -e <clone>)"
 _PREFIX = "Equivariant"
-
-
-def _plain(value: Any) -> Any:
-    """An omegaconf container as plain Python containers (other values unchanged)."""
-    if type(value).__module__.startswith("omegaconf"):
-        from omegaconf import OmegaConf
-
-        return OmegaConf.to_container(value, resolve=True)
-    return value
 
 
 def _is_method_class(cls: Any) -> TypeGuard[type]:
@@ -72,7 +65,7 @@ def is_equivariant(cls: Any) -> bool:
 def _block(cfg: Any) -> ESSLConfig | None:
     """The checked ``essl`` block of a solo-learn cfg, or None without one."""
     block = cfg.get("essl") if hasattr(cfg, "get") else None
-    return None if block is None else ESSLConfig.from_mapping(_plain(block))
+    return None if block is None else ESSLConfig.from_mapping(plain(block))
 
 
 class _Equivariant:
@@ -101,7 +94,7 @@ class _Equivariant:
             return
         if not 0 <= config.view < self.num_crops:
             raise ValueError(f"essl.view must be the index of one of the {self.num_crops} crops, got {config.view}.")
-        size = _plain(cfg.get("augmentations") or [{}])[0].get("crop_size")
+        size = plain(cfg.get("augmentations") or [{}])[0].get("crop_size")
         self.essl_views: TwoViews | None = config.build_views(size)
         local = self.essl_views.num_local if isinstance(self.essl_views, MultiCrop) else 0
         if self.essl_views is not None and (self.num_large_crops != 2 or self.num_small_crops != local):

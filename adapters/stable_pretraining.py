@@ -41,7 +41,7 @@ from essl_aug.objectives import Objectives, StepInputs
 from essl_aug.streams import StepStreams
 from essl_aug.views import TwoViews, ViewPipeline
 
-from .solo_learn import _plain  # an omegaconf container (Hydra's) as plain containers
+from ._hydra import plain
 
 
 def _framework() -> Any:
@@ -76,7 +76,7 @@ KEY = "essl"
 
 def _block(essl: Any) -> ESSLConfig:
     """The checked ``essl`` block (a mapping or an omegaconf node)."""
-    return ESSLConfig.from_mapping(_plain(essl))
+    return ESSLConfig.from_mapping(plain(essl))
 
 
 def _online(module: Any) -> Any:
