@@ -33,7 +33,7 @@ Writes ``sensitivity.json``, ``sensitivity.md`` and ``sensitivity.png`` (the pai
 
 Usage (from the repository root)::
 
-    nice -n 10 python -m benchmarks.sensitivity --out benchmarks/results/sensitivity --workers 2   # about an hour
+    nice -n 10 python -m benchmarks.sensitivity --out benchmarks/results/sensitivity --workers 2   # about 20 min
     python -m benchmarks.sensitivity --quick --out /tmp/sensitivity                               # a smoke run
 """
 
@@ -381,6 +381,9 @@ def benchmark(
         "width": sizes.width,
         "batch_size": sizes.batch_size,
         "workers": workers,
+        "cached": cache_dir is not None,
+        "pretrain_seconds": sum(r["pretrain_seconds"] for r in results.values())
+        + sum(r["pretrain_seconds"] for group in validation["results"].values() for r in group.values()),
     }
     groups = {"in-domain linear": {n: r["probes"]["linear"] for n, r in results.items()}}
     payload = write_study(
@@ -469,7 +472,13 @@ def report(payload: Mapping[str, Any]) -> str:
         f"{fixed or 'none'}. Step time: the median of interleaved training steps on one thread, measured in this run "
         "before the training.",
         "",
-        f"Wall time {payload['wall_seconds']:.0f} s, {payload.get('workers', 1)} process(es) of 1 torch thread.",
+        f"Wall time {payload['wall_seconds']:.0f} s, {payload.get('workers', 1)} process(es) of 1 torch thread"
+        + (
+            f"; the training runs (pre-training {payload['pretrain_seconds']:.0f} s in all) were read from the run "
+            "cache (`--cache`) that earlier invocations of this command filled."
+            if payload.get("cached")
+            else "."
+        ),
     ]
     return "\n".join(lines)
 

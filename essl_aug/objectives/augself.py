@@ -22,6 +22,12 @@ pipelines return. What this module follows, from that code:
   ImageNet-100). A regression target beyond [-1, 1] cannot be reached through the tanh (the blur's sigma
   difference, up to 1.9 for SimCLR's sigma range): AugSelf does the same.
 
+Deliberate differences from that code: the ``rotation`` group reads the library's rotation by any angle and
+regresses ``(cos, sin)`` of the difference, where AugSelf's ``rot`` is a 4-class cross-entropy of ``(r1 - r2) % 4``
+quarter turns (``transforms.py``, ``trainers.py``); the ``solarize`` group's target comes from the library's
+fixed-threshold solarize (two values), where AugSelf's kornia ``RandomSolarize`` (``datasets.py``, ``stl10_sol``)
+draws a threshold per image. ``tests/objectives/test_upstream.py`` checks the rest against a transcription.
+
 Groups (:data:`GROUPS`) and the augmentation each reads: ``crop`` (``resized_crop``, regression of 4), ``color``
 (``color_jitter``, regression of 4), ``flip`` (``hflip``, 2 classes), ``blur`` (``gaussian_blur``, regression of
 1), ``grayscale`` (2 classes), ``solarize`` (regression of 1), ``rotation`` (continuous, regression of (cos, sin)).
