@@ -21,25 +21,17 @@ import pytest  # noqa: E402
 import solo.methods as solo_methods  # noqa: E402
 import torch  # noqa: E402
 from essl_aug.adapters.solo_learn import equivariant  # noqa: E402
-from omegaconf import OmegaConf  # noqa: E402
-from solo.methods.base import BaseMethod  # noqa: E402
 from torch.utils.data import DataLoader, Dataset  # noqa: E402
 
-B, SIZE, IMAGES, CLASSES = 4, 16, 8, 10
+# the adapter tests' config and their autouse fixture (the tiny backbone in solo-learn's registry, one thread)
+from tests.adapters.test_solo_learn import CLASSES, SIZE, B, _tiny_backbone, make_cfg  # noqa: E402, F401
+
+IMAGES = 8
 BLOCK = {"lambda": 0.4, "hidden_dim": 16, "crop_size": 8, "views": {"name": "simclr", "scale": [0.2, 1.0]}}
 pytestmark = [
     pytest.mark.filterwarnings("ignore::UserWarning"),  # Lightning's advice on loader workers and log intervals
     pytest.mark.filterwarnings("ignore:The 'warn' function is deprecated"),  # solo-learn's logging.warn
 ]
-
-
-@pytest.fixture(autouse=True)
-def _tiny_backbone(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setitem(BaseMethod._BACKBONES, "essl_tiny", solo_env.tiny_backbone)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 class Images(Dataset):
@@ -58,28 +50,9 @@ class Images(Dataset):
 
 
 def make_model(seed: int, init: int = 0) -> Any:
-    cfg = OmegaConf.create(
-        {
-            "name": "resume",
-            "method": "simclr",
-            "backbone": {"name": "essl_tiny"},
-            "data": {"dataset": "custom", "num_classes": CLASSES, "num_large_crops": 2, "num_small_crops": 0},
-            "optimizer": {
-                "name": "sgd",
-                "batch_size": B,
-                "lr": 0.1,
-                "classifier_lr": 0.1,
-                "weight_decay": 1e-4,
-                "kwargs": {"momentum": 0.9},
-            },
-            "scheduler": {"name": "none"},
-            "max_epochs": 2,
-            "method_kwargs": {"proj_hidden_dim": 16, "proj_output_dim": 8, "temperature": 0.2},
-            "augmentations": [{"crop_size": SIZE, "num_crops": 2}],
-            "essl": {**BLOCK, "seed": seed},
-        }
-    )
-    OmegaConf.set_struct(cfg, False)
+    """solo-learn's SimCLR, adapted, from the adapter tests' config (as ``main_pretrain.py`` passes it), 2 epochs."""
+    cfg = make_cfg("simclr", {**BLOCK, "seed": seed})
+    cfg.max_epochs = 2
     cls = equivariant(solo_methods.METHODS["simclr"])
     torch.manual_seed(init)
     return cls(cls.add_and_assert_specific_cfg(cfg))
